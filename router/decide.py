@@ -1,0 +1,148 @@
+"""Decide: derivation × request features × live state → ranked winner and failover cascade.
+
+Per request this only finishes the residual clauses of the candidates the engine left open,
+ranks the survivors (unknown metrics last, `id` as the last tie-break) and selects. It never
+calls the engine.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from router.derive import Derivation
+from router.evaluate import Context, Evaluator, attr_value
+from router.features import RequestFeatures
+from router.live import LiveState
+from router.offerings import Offering
+from router.terms import Mutation, RankKey
+
+KeyValue = float | None
+
+
+@dataclass(frozen=True)
+class Ranked:
+    offering_id: str
+    keys: tuple[KeyValue, ...]
+
+
+@dataclass(frozen=True)
+class HopCall:
+    """What a hop is called with: the policy's mutations applied for that offering."""
+
+    offering_id: str
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Decision:
+    derivation: Derivation
+    context: Context
+    ranking: tuple[Ranked, ...]
+    late_rejected: dict[str, tuple[str, ...]]  # residual clauses that failed per request
+    selected: str | None
+    cascade: tuple[str, ...]
+    calls: tuple[HopCall, ...] = field(default=())
+
+    @property
+    def admissible(self) -> tuple[str, ...]:
+        return tuple(r.offering_id for r in self.ranking)
+
+    @property
+    def hops(self) -> tuple[str, ...]:
+        return ((self.selected,) if self.selected else ()) + self.cascade
+
+    def failed_clauses(self, offering_id: str) -> tuple[str, ...]:
+        return self.derivation.rejected.get(offering_id, ()) + self.late_rejected.get(
+            offering_id, ())
+
+
+class Decider:
+    """Per-derivation state prepared once, so each request only does comparisons."""
+
+    def __init__(self, derivation: Derivation) -> None:
+        self.d = derivation
+        self.evaluator = Evaluator(derivation)
+        catalog = derivation.catalog
+        self.candidates: list[tuple[Offering, tuple[str, ...]]] = [
+            (o, derivation.residual[o.id]) for o in catalog.offerings
+            if o.id in derivation.residual
+        ]
+        self.rank = derivation.policy.rank
+
+    def decide(self, features: RequestFeatures, live: LiveState, at: dt.datetime) -> Decision:
+        ctx = Context(features, live, at)
+        truth = self.evaluator.truth
+        needs = features.need_set()
+        tokens = features.input_tokens
+        survivors: list[Offering] = []
+        late: dict[str, tuple[str, ...]] = {}
+        for o, residual in self.candidates:
+            failed: list[str] = []
+            for ptr in residual:
+                if ptr == "builtin:status_available":
+                    ok = live.of(o.id).status == "available"
+                elif ptr == "builtin:capabilities_cover_needs":
+                    caps = o.capabilities
+                    ok = caps is not None and needs.issubset(caps)
+                elif ptr == "builtin:context_fits_input":
+                    ok = o.context_window is not None and o.context_window >= tokens
+                else:
+                    ok = truth(ptr, o, ctx) == "T"
+                if not ok:
+                    failed.append(ptr)
+            if failed:
+                late[o.id] = tuple(failed)
+            else:
+                survivors.append(o)
+        ranking = self.order(survivors, ctx)
+        n = self.d.policy.cascade
+        selected = ranking[0].offering_id if ranking else None
+        cascade = tuple(r.offering_id for r in ranking[1 : 1 + n])
+        hops = ((selected,) if selected else ()) + cascade
+        calls = tuple(HopCall(h, hop_params(self.d, h, features)) for h in hops)
+        return Decision(self.d, ctx, tuple(ranking), late, selected, cascade, calls)
+
+    def order(self, survivors: list[Offering], ctx: Context) -> list[Ranked]:
+        keys = self.rank
+        ranked = [Ranked(o.id, tuple(self.metric(o, k, ctx) for k in keys)) for o in survivors]
+
+        def sort_key(r: Ranked) -> tuple[object, ...]:
+            parts: list[object] = []
+            for k, v in zip(keys, r.keys, strict=True):
+                if v is None:
+                    parts.append((1, 0.0))
+                else:
+                    parts.append((0, -v if k.descending else v))
+            parts.append(r.offering_id)
+            return tuple(parts)
+
+        ranked.sort(key=sort_key)
+        return ranked
+
+    def metric(self, o: Offering, key: RankKey, ctx: Context) -> KeyValue:
+        if key.evidence:
+            return self.d.policy.evidence.get(key.metric, {}).get(o.model)
+        value = attr_value(o, key.metric, ctx, self.d)
+        return float(value) if isinstance(value, int | float) else None
+
+
+def hop_params(derivation: Derivation, offering_id: str,
+               features: RequestFeatures) -> dict[str, Any]:
+    """The parameters the policy's mutations set for a call to this offering."""
+    o = derivation.catalog.get(offering_id)
+    params: dict[str, Any] = {}
+    muts: tuple[Mutation, ...] = derivation.policy.mutations
+    for m in muts:
+        if m.op == "default" and m.param is not None:
+            if not (m.param in ("max_tokens", "max_completion_tokens")
+                    and features.max_output_tokens is not None):
+                params.setdefault(m.param, m.value)
+        elif m.op == "set" and m.param is not None:
+            params[m.param] = m.value
+    for m in muts:
+        if m.op == "clamp_max_tokens" and o is not None and o.max_output_tokens is not None:
+            asked = features.max_output_tokens or params.get("max_tokens") or o.max_output_tokens
+            params["max_tokens"] = min(int(asked), o.max_output_tokens)
+    return params

@@ -1,0 +1,167 @@
+"""Finishing residual clauses per request, and explaining any verdict in one line.
+
+A node whose derived verdict is T, F or U is final (the engine decided it from catalog facts).
+A node derived `R` depends on the request, live state or the decision time: its leaves are
+compared here, its composites combined with Kleene's three-valued logic (spec §4).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from router.attributes import ATTRIBUTES, Source
+from router.derive import Derivation
+from router.facts import effective_max_output, est_cost
+from router.features import RequestFeatures
+from router.live import LiveState, is_deprecated
+from router.offerings import Offering
+from router.program import Node
+from router.reasons import composite_reason, leaf_reason
+from router.terms import (
+    AllOf,
+    AnyOf,
+    Cmp,
+    FeatureCmp,
+    Label,
+    Not,
+    PredNot,
+    ReqRef,
+    SetOp,
+    When,
+)
+
+_CMP = {
+    "<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b, "==": lambda a, b: a == b, "!=": lambda a, b: a != b,
+}
+
+
+@dataclass(frozen=True)
+class Context:
+    features: RequestFeatures
+    live: LiveState
+    at: dt.datetime
+
+
+def attr_value(o: Offering, attr: str, ctx: Context, derivation: Derivation) -> object:
+    spec = ATTRIBUTES[attr]
+    if spec.source is Source.STATIC:
+        return o.attr(attr)
+    if attr == "est_cost":
+        return est_cost(o, ctx.features.input_tokens,
+                        effective_max_output(o, ctx.features, derivation.policy))
+    if attr == "deprecated":
+        return is_deprecated(o.deprecation_date, ctx.at)
+    return getattr(ctx.live.of(o.id), attr)
+
+
+def feature_value(o: Offering, feature: str, ctx: Context, derivation: Derivation) -> object:
+    if feature == "input_tokens":
+        return ctx.features.input_tokens
+    return effective_max_output(o, ctx.features, derivation.policy)
+
+
+class Evaluator:
+    def __init__(self, derivation: Derivation) -> None:
+        self.d = derivation
+        self.nodes = {n.pointer: n for n in derivation.program.nodes}
+
+    def truth(self, pointer: str, o: Offering, ctx: Context) -> str:
+        """The node's final truth for this request (T, F or U)."""
+        derived = self.d.verdicts[pointer][o.id][0]
+        if derived != "R":
+            return derived
+        node = self.nodes[pointer]
+        clause = node.clause
+        if isinstance(clause, Not | PredNot):
+            return {"T": "F", "F": "T"}.get(self.truth(node.children[0], o, ctx), "U")
+        if isinstance(clause, AnyOf | AllOf | When):
+            kids = [self.truth(c, o, ctx) for c in node.children]
+            if isinstance(clause, When):
+                kids[0] = {"T": "F", "F": "T"}.get(kids[0], "U")
+            win, lose = ("F", "T") if isinstance(clause, AllOf) else ("T", "F")
+            if win in kids:
+                return win
+            return lose if all(k == lose for k in kids) else "U"
+        return self.leaf(node, o, ctx)[0]
+
+    def leaf(self, node: Node, o: Offering, ctx: Context) -> tuple[str, object, object]:
+        """(truth, offering-side value, request-side value) of a residual leaf."""
+        clause = node.clause
+        if isinstance(clause, Label):
+            return ("T" if clause.name in ctx.features.labels else "F"), None, None
+        if isinstance(clause, FeatureCmp):
+            fv = feature_value(o, clause.feature, ctx, self.d)
+            if fv is None:
+                return "U", None, None
+            return ("T" if _CMP[clause.op](fv, clause.number) else "F"), fv, None
+        if isinstance(clause, SetOp):
+            have = o.attr(clause.attr)
+            assert isinstance(clause.values, ReqRef)
+            wanted = (ctx.features.needs if clause.values.feature == "needs"
+                      else ctx.features.labels)
+            if have is None:
+                return "U", None, None
+            hits = [w for w in wanted if w in have]
+            misses = [w for w in wanted if w not in have]
+            if clause.op == "has_all":
+                return ("F", misses[0], None) if misses else ("T", "", None)
+            if clause.op == "has_any":
+                return ("T", hits[0], None) if hits else ("F", "", None)
+            return ("F", hits[0], None) if hits else ("T", "", None)
+        assert isinstance(clause, Cmp)
+        lhs = attr_value(o, clause.attr, ctx, self.d)
+        rhs: object = clause.value
+        if isinstance(clause.value, ReqRef):
+            rhs = feature_value(o, clause.value.feature, ctx, self.d)
+        if lhs is None or rhs is None:
+            return "U", lhs, rhs
+        return ("T" if _CMP[clause.op](lhs, rhs) else "F"), lhs, rhs
+
+    def reason(self, pointer: str, o: Offering, ctx: Context | None) -> str:
+        """One line: why the node has its truth for this offering (and request, if given)."""
+        truth, rule, witness = self.d.verdicts[pointer][o.id]
+        node = self.nodes[pointer]
+        clause = node.clause
+        if truth == "R":
+            if ctx is None:
+                return self._residual_text(node, o)
+            truth = self.truth(pointer, o, ctx)
+            if not node.children:
+                t, lhs, rhs = self.leaf(node, o, ctx)
+                extra = self._live_note(node, o, ctx)
+                return leaf_reason(clause, t, lhs, rhs, extra)
+            if isinstance(clause, When):
+                parts = [self.reason(c, o, ctx) for c in node.children]
+            else:
+                parts = [self.reason(c, o, ctx) for c in self._relevant(node, o, ctx, truth)]
+            return composite_reason(clause, truth, parts)
+        if not node.children:
+            return leaf_reason(clause, truth, witness)
+        if isinstance(witness, str) and witness in self.nodes:
+            return composite_reason(clause, truth, [self.reason(witness, o, ctx)])
+        return composite_reason(clause, truth, [self.reason(c, o, ctx) for c in node.children])
+
+    def _relevant(self, node: Node, o: Offering, ctx: Context, truth: str) -> list[str]:
+        picked = [c for c in node.children if self.truth(c, o, ctx) in (truth, "U")]
+        return picked[:1] if truth in ("T", "F") and picked and not isinstance(
+            node.clause, Not | PredNot) else list(node.children)
+
+    def _live_note(self, node: Node, o: Offering, ctx: Context) -> str:
+        if isinstance(node.clause, Cmp) and node.clause.attr == "status":
+            why = ctx.live.of(o.id).reason
+            return f" ({why})" if why else ""
+        return ""
+
+    def _residual_text(self, node: Node, o: Offering) -> str:
+        clause = node.clause
+        witness = self.d.verdicts[node.pointer][o.id][2]
+        if isinstance(clause, Cmp) and isinstance(clause.value, ReqRef) and witness != "":
+            return (f"residual: request {clause.value.feature} must be "
+                    f"{_flip(clause.op)} {clause.attr} {witness}")
+        return "residual: decided per request"
+
+
+def _flip(op: str) -> str:
+    return {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}[op]

@@ -1,0 +1,81 @@
+"""Problems: the one shape every refusal takes (bad policy, catalog, request or config).
+
+A problem has a stable `code`, a location (`pointer`: RFC 6901 into the input, or an
+`entry`/`field` for catalog files), a lowercase one-line `message` with user input in backticks,
+and a `hint` where one helps. Refusals report every problem at once, sorted by location.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Problem(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    code: str
+    pointer: str
+    message: str
+    hint: str | None = None
+
+    def line(self) -> str:
+        hint = f" ({self.hint})" if self.hint else ""
+        return f"{self.code} at {self.pointer or '/'}: {self.message}{hint}"
+
+
+class RefusedError(Exception):
+    """Raised when an input is refused; carries every problem found."""
+
+    def __init__(self, what: str, problems: Sequence[Problem]) -> None:
+        self.what = what
+        self.problems = tuple(sorted(problems, key=lambda p: (_pointer_key(p.pointer), p.code)))
+        super().__init__(f"{what} refused: " + "; ".join(p.line() for p in self.problems))
+
+    def to_json(self) -> list[dict[str, str | None]]:
+        return [p.model_dump() for p in self.problems]
+
+
+class PolicyError(RefusedError):
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        super().__init__("policy", problems)
+
+
+class CatalogError(RefusedError):
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        super().__init__("catalog", problems)
+
+
+class RequestError(RefusedError):
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        super().__init__("request", problems)
+
+
+def _pointer_key(pointer: str) -> tuple[tuple[int, int | str], ...]:
+    parts: list[tuple[int, int | str]] = []
+    for token in pointer.split("/")[1:]:
+        parts.append((0, int(token)) if token.isdigit() else (1, token))
+    return tuple(parts)
+
+
+def escape_token(token: str | int) -> str:
+    """RFC 6901 reference token escaping."""
+    return str(token).replace("~", "~0").replace("/", "~1")
+
+
+def child_pointer(pointer: str, token: str | int) -> str:
+    return f"{pointer}/{escape_token(token)}"
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"did you mean `{close[0]}`?" if close else None
+
+
+def quote(value: object, limit: int = 60) -> str:
+    """User input rendered safely inside a one-line message."""
+    text = repr(value) if not isinstance(value, str) else value
+    text = text.replace("\n", "\\n").replace("`", "'")
+    return text if len(text) <= limit else text[: limit - 1] + "…"

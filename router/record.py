@@ -1,0 +1,145 @@
+"""The decision record (spec §10): everything needed to replay a decision, as JSON.
+
+Proofs of static verdicts come from the derivation; clauses finished per request carry their
+residual evaluation. `replay` re-derives from the record's own policy, catalog snapshot, live
+values, request features and time, and must reproduce admissible, ranking, selected and cascade.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from router.decide import Decider, Decision
+from router.derive import Derivation, derive
+from router.evaluate import Evaluator
+from router.features import RequestFeatures
+from router.live import LiveState, LiveValues
+from router.offerings import Catalog
+from router.proof import proof_of
+from router.terms import render
+
+RECORD_VERSION = 1
+
+
+def clause_term(d: Derivation, pointer: str) -> Any:
+    return render(d.program.node(pointer).clause)
+
+
+def rejection_entries(decision: Decision, offering_id: str) -> list[dict[str, Any]]:
+    d = decision.derivation
+    o = d.catalog.get(offering_id)
+    assert o is not None
+    ev = Evaluator(d)
+    out: list[dict[str, Any]] = []
+    for ptr in d.rejected.get(offering_id, ()):
+        out.append({
+            "pointer": ptr, "clause": clause_term(d, ptr), "reason": ev.reason(ptr, o, None),
+            "stage": "derive", "proof": proof_of(d, ptr, offering_id).to_json(),
+        })
+    for ptr in decision.late_rejected.get(offering_id, ()):
+        out.append({
+            "pointer": ptr, "clause": clause_term(d, ptr),
+            "reason": ev.reason(ptr, o, decision.context), "stage": "decide",
+            "proof": proof_of(d, ptr, offering_id).to_json(),
+        })
+    return out
+
+
+def admission_entries(decision: Decision, offering_id: str) -> list[dict[str, Any]]:
+    d = decision.derivation
+    o = d.catalog.get(offering_id)
+    assert o is not None
+    ev = Evaluator(d)
+    out = []
+    for node in d.top_nodes:
+        truth = d.verdicts[node.pointer][offering_id][0]
+        entry: dict[str, Any] = {"pointer": node.pointer, "stage": "derive" if truth == "T"
+                                 else "decide", "proof": proof_of(d, node.pointer,
+                                                                  offering_id).to_json()}
+        entry["reason"] = ev.reason(node.pointer, o, decision.context)
+        out.append(entry)
+    return out
+
+
+def to_record(decision: Decision, trace_id: str, full_proofs: bool = True) -> dict[str, Any]:
+    d = decision.derivation
+    ctx = decision.context
+    rank_labels = [k.label() for k in d.policy.rank]
+    live_read = {
+        oid: ctx.live.of(oid).model_dump(exclude_none=True)
+        for oid in d.candidates if ctx.live.of(oid) != LiveValues()
+    }
+    rejected = {oid: rejection_entries(decision, oid) for oid in sorted(
+        set(d.rejected) | set(decision.late_rejected))}
+    if not full_proofs:
+        for entries in rejected.values():
+            for e in entries:
+                e.pop("proof", None)
+    record: dict[str, Any] = {
+        "record_version": RECORD_VERSION,
+        "trace_id": trace_id,
+        "at": ctx.at.isoformat(),
+        "policy_hash": d.policy.hash,
+        "policy": d.policy.term,
+        "catalog_version": d.catalog.version,
+        "ruleset_version": d.ruleset_version,
+        "request_features": ctx.features.model_dump(),
+        "live": {"consulted": ctx.live.consulted, "values": live_read,
+                 "default": LiveValues().model_dump(exclude_none=True)},
+        "candidates": [o.id for o in d.catalog],
+        "rejected": rejected,
+        "admissible": [
+            {"offering": oid, "clauses": admission_entries(decision, oid) if full_proofs else []}
+            for oid in decision.admissible
+        ],
+        "ranking": [
+            {"offering": r.offering_id, "keys": dict(zip(rank_labels, r.keys, strict=True))}
+            for r in decision.ranking
+        ],
+        "selected": decision.selected,
+        "cascade": list(decision.cascade),
+        "mutations": [
+            {"pointer": m.pointer, "op": m.op, "param": m.param, "value": m.value}
+            for m in d.policy.mutations
+        ],
+        "calls": [{"offering": c.offering_id, "params": c.params} for c in decision.calls],
+        "fallback": {
+            "on": list(d.policy.fallback.on), "retry": d.policy.fallback.retries,
+            "backoff_ms": d.policy.fallback.backoff_ms,
+            "timeout_ms": d.policy.fallback.timeout_ms, "then": d.policy.fallback.then,
+        },
+    }
+    return record
+
+
+def replay(record: dict[str, Any], catalog: Catalog) -> Decision:
+    """Re-derive and re-decide from the record; the catalog must be the recorded snapshot."""
+    from router.admit import admit
+
+    if catalog.version != record["catalog_version"]:
+        raise ValueError(f"record was decided on catalog {record['catalog_version']}, "
+                         f"not {catalog.version}")
+    policy = admit(record["policy"])
+    derivation = derive(policy, catalog)
+    if derivation.ruleset_version != record["ruleset_version"]:
+        raise ValueError(f"record used ruleset {record['ruleset_version']}, "
+                         f"this router has {derivation.ruleset_version}")
+    live = LiveState(
+        {oid: LiveValues(**v) for oid, v in record["live"]["values"].items()},
+        consulted=record["live"]["consulted"],
+    )
+    features = RequestFeatures(**record["request_features"])
+    at = dt.datetime.fromisoformat(record["at"])
+    return Decider(derivation).decide(features, live, at)
+
+
+def same_decision(record: dict[str, Any], decision: Decision) -> bool:
+    return (
+        [a["offering"] for a in record["admissible"]] == list(decision.admissible)
+        and [r["offering"] for r in record["ranking"]] == list(decision.admissible)
+        and [list(r["keys"].values()) for r in record["ranking"]]
+        == [list(r.keys) for r in decision.ranking]
+        and record["selected"] == decision.selected
+        and record["cascade"] == list(decision.cascade)
+    )
