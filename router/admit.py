@@ -230,7 +230,8 @@ class _Admission:
         for i, item in enumerate(term[1:], start=1):
             p = child_pointer(pointer, i)
             if not (isinstance(item, list) and len(item) == 3 and item[0] == "score"):
-                self.add("policy.bad_evidence", p, "expected `[\"score\", METRIC, {MODEL: NUMBER}]`")
+                self.add("policy.bad_evidence", p,
+                         "expected `[\"score\", METRIC, {MODEL: NUMBER}]`")
                 continue
             metric, scores = item[1], item[2]
             if not isinstance(metric, str) or not metric:
@@ -355,7 +356,7 @@ class _Admission:
                 self.add("policy.type_mismatch", vp,
                          f"`{attr}` is a {spec.kind.value}; `{feature}` is a number")
                 return None
-            return Cmp(pointer, op, attr, ReqRef(cast(str, feature)))
+            return Cmp(pointer, op, attr, ReqRef(feature))
         if not self._scalar_fits(attr, value, vp):
             return None
         return Cmp(pointer, op, attr, cast(Scalar, value))
@@ -419,7 +420,7 @@ class _Admission:
                          f"has_all/has_any/has_none accept [\"req\", F], F one of "
                          f"{', '.join(SET_FEATURES)}")
                 return None
-            return SetOp(pointer, op, attr, ReqRef(cast(str, feature)))
+            return SetOp(pointer, op, attr, ReqRef(feature))
         items = [args[1]] if op == "has" else args[1]
         if not isinstance(items, list) or (op != "has" and not items):
             self.add("policy.type_mismatch", vp, f"`{op}` needs a non-empty list of strings")
@@ -457,7 +458,7 @@ class _Admission:
             ok = False
         if not ok:
             return None
-        return Evidence(pointer, cast(CmpOp, op), cast(str, metric), float(cast(float, number)))
+        return Evidence(pointer, cast(str, metric), cast(CmpOp, op), float(cast(float, number)))
 
     def _req_pred(self, value: object, pointer: str) -> ReqPred | None:
         is_req, label = self._req_ref(value)
@@ -476,13 +477,14 @@ class _Admission:
             is_feature, feature = self._req_ref(value[1])
             if not is_feature or feature not in NUMERIC_FEATURES:
                 self.add("policy.bad_feature", child_pointer(pointer, 1),
-                         f"expected [\"req\", FEATURE], FEATURE one of {', '.join(NUMERIC_FEATURES)}")
+                         "expected [\"req\", FEATURE], FEATURE one of "
+                         + ", ".join(NUMERIC_FEATURES))
                 return None
             if not _is_number(value[2]):
                 self.add("policy.type_mismatch", child_pointer(pointer, 2),
                          f"`{feature}` is a number; got `{quote(value[2])}`")
                 return None
-            return FeatureCmp(pointer, cast(CmpOp, value[0]), cast(str, feature),
+            return FeatureCmp(pointer, cast(CmpOp, value[0]), feature,
                               float(cast(float, value[2])))
         self.add("policy.bad_request_predicate", pointer,
                  f"`{quote(value)}` is not a request predicate",

@@ -167,7 +167,9 @@ class _Compiler:
         if self.mode == "partial":
             for i in range(n):
                 self.rule(node, "R", f"R<-{i + 1}", Const(parts[i][0]), lit(i, "R"), *no_win)
-        no_residual = [lit(j, "R", negated=True) for j in range(n)] if self.mode == "partial" else []
+        no_residual = (
+            [lit(j, "R", negated=True) for j in range(n)] if self.mode == "partial" else []
+        )
         for i in range(n):
             self.rule(node, "U", f"U<-{i + 1}", Const(parts[i][0]), lit(i, "U"), *no_win,
                       *no_residual)

@@ -65,7 +65,7 @@ def run(program: Program, facts: Iterable[tuple[str, tuple[object, ...]]]
                 body = _literal(rule.body[0])
                 for lit in rule.body[1:]:
                     body = body & _literal(lit)
-                head <= body
+                head <= body  # noqa: B015 (pyDatalog: `<=` adds the clause)
             out: dict[str, dict[str, list[Verdict]]] = {}
             o, t, r, w = Term("O"), Term("T"), Term("R"), Term("W")
             for node in program.nodes:

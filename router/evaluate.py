@@ -121,7 +121,7 @@ class Evaluator:
 
     def reason(self, pointer: str, o: Offering, ctx: Context | None) -> str:
         """One line: why the node has its truth for this offering (and request, if given)."""
-        truth, rule, witness = self.d.verdicts[pointer][o.id]
+        truth, _rule, witness = self.d.verdicts[pointer][o.id]
         node = self.nodes[pointer]
         clause = node.clause
         if truth == "R":

@@ -132,12 +132,10 @@ def smallest_change(decision: Decision, o: Offering, failed: list[FailedClause]
         elif truth == "F" and isinstance(clause, Member) and not clause.negated:
             _get(term, f.pointer)[2].append(witness)
             text = f"add `{witness}` to the `{clause.attr}` list at {f.pointer}"
-        elif (truth == "F" and isinstance(clause, Member) and clause.negated \
-                and len(clause.values) > 1) or (truth == "F" and isinstance(clause, SetOp) and isinstance(witness, str) and witness \
-                and clause.op in ("has_all", "has_none") and not isinstance(clause.values, dict) \
-                and isinstance(clause.values, tuple) and len(clause.values) > 1):
+        elif truth == "F" and _removable(clause, witness):
             _get(term, f.pointer)[2].remove(witness)
-            text = f"remove `{witness}` from the `{clause.attr}` list at {f.pointer}"
+            name = getattr(clause, "attr", "")
+            text = f"remove `{witness}` from the `{name}` list at {f.pointer}"
         elif truth == "F" and isinstance(clause, Evidence) and isinstance(witness, float):
             new_op = {"<": "<=", ">": ">="}.get(clause.op, clause.op)
             _set(term, f.pointer, ["ev", clause.metric, new_op, witness])
@@ -161,6 +159,15 @@ def smallest_change(decision: Decision, o: Offering, failed: list[FailedClause]
     if _admits(term, decision, o):
         return tuple(changes), None
     return tuple(changes), "these changes alone do not admit it (other clauses interact)"
+
+
+def _removable(clause: object, witness: object) -> bool:
+    """A failing list clause that still has other values once the witness is removed."""
+    if isinstance(clause, Member):
+        return clause.negated and len(clause.values) > 1
+    return (isinstance(clause, SetOp) and isinstance(witness, str) and bool(witness)
+            and clause.op in ("has_all", "has_none") and isinstance(clause.values, tuple)
+            and len(clause.values) > 1)
 
 
 def _admits(term: Any, decision: Decision, o: Offering) -> bool:

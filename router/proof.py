@@ -59,7 +59,9 @@ class Proof:
 
     def text(self, indent: int = 0) -> str:
         pad = "  " * indent
-        facts = ", ".join(f"{p}({', '.join(json.dumps(a) for a in args)})" for p, args in self.facts)
+        facts = ", ".join(
+            f"{p}({', '.join(json.dumps(a) for a in args)})" for p, args in self.facts
+        )
         line = f"{pad}{self.pointer} = {self.truth}  by {self.rule}"
         if facts:
             line += f"  from {facts}"
@@ -175,11 +177,11 @@ def _fact_holds(pred: str, args: tuple[Any, ...], o: Offering, policy: Policy) -
     negated = pred.startswith("~")
     name = pred.lstrip("~")
     if name == "offering":
-        return args[0] == o.id
+        return bool(args[0] == o.id)
     if name == "model_of":
-        return o.model == args[1]
+        return bool(o.model == args[1])
     if name == "ev_score":
-        return policy.evidence.get(args[0], {}).get(args[1]) == args[2]
+        return bool(policy.evidence.get(args[0], {}).get(args[1]) == args[2])
     if name == "ev_known":
         return (args[1] in policy.evidence.get(args[0], {})) != negated
     prefix, attr = name.split("_", 1)
@@ -200,7 +202,7 @@ def _fact_holds(pred: str, args: tuple[Any, ...], o: Offering, policy: Policy) -
         return value is not None
     if ATTRIBUTES[attr].kind is Kind.SET:
         return value is not None and ((args[1] in value) != negated)
-    return value == args[1] and type(value) is type(args[1])
+    return bool(value == args[1] and type(value) is type(args[1]))
 
 
 def _check_leaf(proof: Proof, o: Offering, policy: Policy) -> list[str]:

@@ -53,7 +53,8 @@ def leaf_reason(clause: Clause | ReqPred, truth: str, lhs: object = None,
         op = clause.op if truth == "T" else NEGATE[clause.op]
         label = (f" (request {clause.value.feature})" if isinstance(clause.value, ReqRef)
                  else "")
-        return f"{name} {fmt(lhs)} {op} {fmt(right) if not isinstance(right, ReqRef) else rhs_text(right)}{label}{extra}"
+        shown = rhs_text(right) if isinstance(right, ReqRef) else fmt(right)
+        return f"{name} {fmt(lhs)} {op} {shown}{label}{extra}"
     if isinstance(clause, Member):
         if truth == "U":
             return f"{clause.attr} unknown"
@@ -72,7 +73,9 @@ def leaf_reason(clause: Clause | ReqPred, truth: str, lhs: object = None,
                     f" (needed by {wanted})" if isinstance(clause.values, ReqRef) else "")
             if clause.op == "has_any":
                 return f"{clause.attr} has {fmt(lhs)}"
-            return f"{clause.attr} has {fmt(lhs)}" if not held else f"{clause.attr} has none of {wanted}"
+            if held:
+                return f"{clause.attr} has none of {wanted}"
+            return f"{clause.attr} has {fmt(lhs)}"
         verbs = {"has": "has", "has_all": "has all of", "has_any": "has one of",
                  "has_none": "has none of"}
         if truth == "T":

@@ -163,9 +163,9 @@ class Policy:
 
     def default_max_tokens(self) -> int | None:
         for m in self.mutations:
-            if m.op == "default" and m.param in ("max_tokens", "max_completion_tokens"):
-                if isinstance(m.value, int) and not isinstance(m.value, bool):
-                    return m.value
+            if (m.op == "default" and m.param in ("max_tokens", "max_completion_tokens")
+                    and isinstance(m.value, int) and not isinstance(m.value, bool)):
+                return m.value
         return None
 
 
@@ -183,7 +183,9 @@ def walk(clause: Clause) -> list[Clause]:
 def render(clause: Clause | ReqPred) -> list[object]:
     """The clause back as its JSON term."""
     if isinstance(clause, Cmp):
-        v: object = ["req", clause.value.feature] if isinstance(clause.value, ReqRef) else clause.value
+        v: object = clause.value
+        if isinstance(clause.value, ReqRef):
+            v = ["req", clause.value.feature]
         return [clause.op, clause.attr, v]
     if isinstance(clause, Member):
         return ["not_in" if clause.negated else "in", clause.attr, list(clause.values)]
