@@ -139,7 +139,7 @@ class Evaluator:
             return composite_reason(clause, truth, parts)
         if not node.children:
             return leaf_reason(clause, truth, witness)
-        if isinstance(witness, str) and witness in self.nodes:
+        if truth != "U" and isinstance(witness, str) and witness in self.nodes:
             return composite_reason(clause, truth, [self.reason(witness, o, ctx)])
         return composite_reason(clause, truth, [self.reason(c, o, ctx) for c in node.children])
 

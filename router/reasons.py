@@ -106,8 +106,8 @@ def composite_reason(clause: Clause | ReqPred, truth: str, parts: list[str]) -> 
         if len(parts) == 2:
             return f"when {parts[0]}: {parts[1]}"
         return f"when ({inner})"
-    if isinstance(clause, AnyOf):
-        return f"any: {'none held' if truth == 'F' else ''}({inner})".replace(": (", ": (")
-    if isinstance(clause, AllOf):
-        return f"all: ({inner})"
+    if isinstance(clause, AnyOf | AllOf):
+        name = "any" if isinstance(clause, AnyOf) else "all"
+        word = {"U": "unknown ", "F": "none held " if name == "any" else ""}.get(truth, "")
+        return f"{name}: {word}({inner})"
     return inner
