@@ -15,7 +15,7 @@ from router.derive import derive
 from router.evaluate import Evaluator
 from router.offerings import Catalog, Offering
 from router.proof import Proof, proof_of
-from router.terms import Cmp, Evidence, Member, SetOp
+from router.terms import Cmp, Evidence, Member, SetOp, When
 
 MAX_MATCHES = 50
 
@@ -70,7 +70,7 @@ def explain_one(decision: Decision, o: Offering) -> Explanation:
     d = decision.derivation
     ev = Evaluator(d)
     labels = [k.label() for k in d.policy.rank]
-    failed_ptrs = decision.failed_clauses(o.id)
+    failed_ptrs = all_failed(decision, o)
     if failed_ptrs:
         failed = []
         for ptr in failed_ptrs:
@@ -93,6 +93,23 @@ def explain_one(decision: Decision, o: Offering) -> Explanation:
     )
 
 
+def all_failed(decision: Decision, o: Offering) -> tuple[str, ...]:
+    """Every failed top-level clause, in policy order — including residual clauses of an
+    offering the derivation already rejected (decide skips those; explain reports all)."""
+    d = decision.derivation
+    if o.id not in d.rejected:
+        return decision.failed_clauses(o.id)
+    ev = Evaluator(d)
+    out = []
+    for node in d.top_nodes:
+        truth = d.verdicts[node.pointer][o.id][0]
+        if truth == "R":
+            truth = ev.truth(node.pointer, o, decision.context)
+        if truth in ("F", "U"):
+            out.append(node.pointer)
+    return tuple(out)
+
+
 def _term(decision: Decision, pointer: str) -> Any:
     from router.terms import render
 
@@ -111,41 +128,7 @@ def smallest_change(decision: Decision, o: Offering, failed: list[FailedClause]
     ev = Evaluator(d)
     removals: list[str] = []
     for f in failed:
-        node = d.program.node(f.pointer)
-        clause = node.clause
-        truth, _, witness = d.verdicts[f.pointer][o.id]
-        if truth == "R":
-            truth = ev.truth(f.pointer, o, decision.context)
-        text: str | None = None
-        if truth == "F" and isinstance(clause, Cmp) and not isinstance(clause.value, dict) \
-                and isinstance(witness, int | float) and not isinstance(witness, bool) \
-                and isinstance(clause.value, int | float):
-            op = clause.op
-            new_op = {"<": "<=", ">": ">="}.get(op, op)
-            if op in ("<", "<=", ">", ">="):
-                word = "ceiling" if op in ("<", "<=") else "floor"
-                verb = "raise" if word == "ceiling" else "lower"
-                _set(term, f.pointer, [new_op, clause.attr, witness])
-                shown = f" (and make it `{new_op}`)" if new_op != op else ""
-                text = (f"{verb} the `{clause.attr}` {word} at {f.pointer} from "
-                        f"{clause.value} to {witness}{shown}")
-        elif truth == "F" and isinstance(clause, Member) and not clause.negated:
-            _get(term, f.pointer)[2].append(witness)
-            text = f"add `{witness}` to the `{clause.attr}` list at {f.pointer}"
-        elif truth == "F" and _removable(clause, witness):
-            _get(term, f.pointer)[2].remove(witness)
-            name = getattr(clause, "attr", "")
-            text = f"remove `{witness}` from the `{name}` list at {f.pointer}"
-        elif truth == "F" and isinstance(clause, Evidence) and isinstance(witness, float):
-            new_op = {"<": "<=", ">": ">="}.get(clause.op, clause.op)
-            _set(term, f.pointer, ["ev", clause.metric, new_op, witness])
-            text = (f"change the `{clause.metric}` evidence threshold at {f.pointer} from "
-                    f"{clause.number} to {witness}")
-        if text is None:
-            removals.append(f.pointer)
-            why = " (unknown fails closed; add the fact to the catalog instead)" if truth == "U" \
-                else ""
-            text = f"remove the clause at {f.pointer}{why}"
+        text = _relax(d, ev, decision, o, term, f.pointer, removals)
         changes.append(text)
     for ptr in sorted(removals, key=_pointer_index, reverse=True):
         parent, index = ptr.rsplit("/", 1)
@@ -159,6 +142,43 @@ def smallest_change(decision: Decision, o: Offering, failed: list[FailedClause]
     if _admits(term, decision, o):
         return tuple(changes), None
     return tuple(changes), "these changes alone do not admit it (other clauses interact)"
+
+
+def _relax(d: Any, ev: Evaluator, decision: Decision, o: Offering, term: Any, pointer: str,
+           removals: list[str]) -> str:
+    """Relax the clause at `pointer` in `term` just enough for `o`; describe the change."""
+    node = d.program.node(pointer)
+    clause = node.clause
+    truth, _, witness = d.verdicts[pointer][o.id]
+    if truth == "R":
+        truth = ev.truth(pointer, o, decision.context)
+    if isinstance(clause, When) and truth == "F":
+        return _relax(d, ev, decision, o, term, node.children[1], removals)
+    if truth == "F" and isinstance(clause, Cmp) and isinstance(clause.value, int | float) \
+            and isinstance(witness, int | float) and not isinstance(witness, bool) \
+            and clause.op in ("<", "<=", ">", ">="):
+        new_op = {"<": "<=", ">": ">="}.get(clause.op, clause.op)
+        word = "ceiling" if clause.op in ("<", "<=") else "floor"
+        verb = "raise" if word == "ceiling" else "lower"
+        _set(term, pointer, [new_op, clause.attr, witness])
+        shown = f" (and make it `{new_op}`)" if new_op != clause.op else ""
+        return (f"{verb} the `{clause.attr}` {word} at {pointer} from "
+                f"{clause.value} to {witness}{shown}")
+    if truth == "F" and isinstance(clause, Member) and not clause.negated:
+        _get(term, pointer)[2].append(witness)
+        return f"add `{witness}` to the `{clause.attr}` list at {pointer}"
+    if truth == "F" and _removable(clause, witness):
+        _get(term, pointer)[2].remove(witness)
+        name = getattr(clause, "attr", "")
+        return f"remove `{witness}` from the `{name}` list at {pointer}"
+    if truth == "F" and isinstance(clause, Evidence) and isinstance(witness, float):
+        new_op = {"<": "<=", ">": ">="}.get(clause.op, clause.op)
+        _set(term, pointer, ["ev", clause.metric, new_op, witness])
+        return (f"change the `{clause.metric}` evidence threshold at {pointer} from "
+                f"{clause.number} to {witness}")
+    removals.append(pointer)
+    why = " (unknown fails closed; add the fact to the catalog instead)" if truth == "U" else ""
+    return f"remove the clause at {pointer}{why}"
 
 
 def _removable(clause: object, witness: object) -> bool:
