@@ -160,7 +160,7 @@ def live_states(draw: st.DrawFn, catalog: Catalog) -> LiveState:
     for o in catalog:
         if draw(st.integers(0, 2)) == 0:
             continue  # not listed: available, metrics unknown
-        status = draw(st.sampled_from(STATUSES + ("available", "available")))
+        status = draw(st.sampled_from((*STATUSES, "available", "available", "available")))
         values[o.id] = LiveValues(
             status=status,
             latency_ms=draw(_maybe(LATENCIES)),

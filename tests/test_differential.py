@@ -1,0 +1,307 @@
+"""Differential tests: the router (derive + decide) against an independent oracle, against a
+full derivation with the request asserted as facts, its own proofs, and its own replay.
+
+Every property draws a small random catalog, an admitted policy over every operator, request
+features and live state (see `tests/strategies.py`). The oracle (`tests/oracle.py`) is a plain
+reading of the spec and shares no evaluation code with the router.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+
+from router.admit import admit
+from router.compile import compile_policy, load_ruleset
+from router.decide import Decider, Decision
+from router.derive import Derivation, derive
+from router.engine import run
+from router.facts import request_facts, static_facts
+from router.features import RequestFeatures
+from router.live import LiveState, LiveValues
+from router.offerings import Catalog, build_catalog
+from router.proof import check_proof, proof_of
+from router.record import replay, same_decision, to_record
+from tests.oracle import oracle_decide, oracle_truths
+from tests.strategies import AT, Scenario, scenarios
+
+FAST = settings(max_examples=60, deadline=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+def decide(s: Scenario) -> tuple[Derivation, Decision]:
+    d = derive(s.policy, s.catalog)
+    return d, Decider(d).decide(s.features, s.live, s.at)
+
+
+def router_failures(d: Derivation, decision: Decision) -> dict[str, list[str]]:
+    """Offering id → the failing top-level pointers the router reports (derive + decide)."""
+    out: dict[str, list[str]] = {}
+    for oid in set(d.rejected) | set(decision.late_rejected):
+        out[oid] = sorted(d.rejected.get(oid, ()) + decision.late_rejected.get(oid, ()))
+    return out
+
+
+def describe(s: Scenario) -> str:
+    """What a failing example was, in the terms a maintainer would paste into a repro."""
+    live = {k: v.model_dump(exclude_none=True) for k, v in s.live.values.items()}
+    return (f"policy={s.policy.canonical}\ncatalog={s.catalog.to_json()['offerings']}\n"
+            f"features={s.features.model_dump()}\nlive={live}\nat={s.at.isoformat()}")
+
+
+# -- 1. derive + decide == oracle --------------------------------------------------------------
+
+
+@FAST
+@given(scenarios())
+def test_decide_matches_oracle(s: Scenario) -> None:
+    d, decision = decide(s)
+    want = oracle_decide(s.policy, s.catalog, s.features, s.live, s.at)
+    note = describe(s)
+    assert list(decision.admissible) == want["admissible"], note
+    assert [r.keys for r in decision.ranking] == want["ranking_keys"], note
+    assert decision.selected == want["selected"], note
+    assert list(decision.cascade) == want["cascade"], note
+    got = router_failures(d, decision)
+    # Same offerings rejected, and every pointer the router blames really fails.
+    assert set(got) == set(want["rejected"]), note
+    for oid, pointers in got.items():
+        assert set(pointers) <= set(want["rejected"][oid]), (oid, note)
+
+
+@FAST
+@given(scenarios())
+def test_rejections_name_every_failed_clause(s: Scenario) -> None:
+    """Spec §10: `rejected` lists, per offering, *every* failed clause (§7: every reason)."""
+    d, decision = decide(s)
+    want = oracle_decide(s.policy, s.catalog, s.features, s.live, s.at)
+    assert router_failures(d, decision) == want["rejected"], describe(s)
+
+
+# -- 2. partial derivation + decide == full derivation ------------------------------------------
+
+
+def full_verdicts(s: Scenario) -> dict[str, dict[str, set[str]]]:
+    """Offering id → top-level pointer → the set of truths the full-mode program derives."""
+    program = compile_policy(s.policy, load_ruleset(), "full")
+    facts = list(static_facts(program, s.catalog, s.policy)) + list(
+        request_facts(program, s.catalog, s.policy, s.features, s.live, s.at))
+    raw = run(program, facts)
+    out: dict[str, dict[str, set[str]]] = {o.id: {} for o in s.catalog}
+    for node in program.nodes:
+        if not node.top:
+            continue
+        for o in s.catalog:
+            out[o.id][node.pointer] = {v[0] for v in raw[node.pointer].get(o.id, [])}
+    return out
+
+
+def full_first_truths(s: Scenario) -> dict[str, dict[str, str | None]]:
+    program = compile_policy(s.policy, load_ruleset(), "full")
+    facts = list(static_facts(program, s.catalog, s.policy)) + list(
+        request_facts(program, s.catalog, s.policy, s.features, s.live, s.at))
+    raw = run(program, facts)
+    out: dict[str, dict[str, str | None]] = {}
+    for o in s.catalog:
+        out[o.id] = {}
+        for node in (n for n in program.nodes if n.top):
+            verdicts = raw[node.pointer].get(o.id, [])
+            out[o.id][node.pointer] = verdicts[0][0] if verdicts else None
+    return out
+
+
+@FAST
+@given(scenarios())
+def test_decide_matches_full_derivation(s: Scenario) -> None:
+    _, decision = decide(s)
+    first = full_first_truths(s)
+    full_admissible = {oid for oid, per in first.items()
+                       if all(t == "T" for t in per.values())}
+    assert set(decision.admissible) == full_admissible, describe(s)
+
+
+@FAST
+@given(scenarios())
+def test_full_derivation_matches_oracle_per_clause(s: Scenario) -> None:
+    """Each top-level clause gets exactly one truth in full mode, and it is the oracle's."""
+    got = full_verdicts(s)
+    want = oracle_truths(s.policy, s.catalog, s.features, s.live, s.at)
+    for oid, per in want.items():
+        for ptr, truth in per.items():
+            assert got[oid][ptr] == {truth}, (oid, ptr, got[oid][ptr], truth, describe(s))
+
+
+# -- 3. proofs check -----------------------------------------------------------------------------
+
+
+@FAST
+@given(scenarios())
+def test_static_rejection_proofs_check(s: Scenario) -> None:
+    d = derive(s.policy, s.catalog)
+    for oid, pointers in d.rejected.items():
+        offering = s.catalog.get(oid)
+        assert offering is not None
+        for ptr in pointers:
+            problems = check_proof(proof_of(d, ptr, oid), offering, s.policy)
+            assert problems == [], (oid, ptr, problems, describe(s))
+
+
+# -- 4. replay -----------------------------------------------------------------------------------
+
+
+@FAST
+@given(scenarios())
+def test_record_replays(s: Scenario) -> None:
+    _, decision = decide(s)
+    record = to_record(decision, "t")
+    replayed = replay(record, s.catalog)
+    assert same_decision(record, replayed), describe(s)
+    assert replayed.selected == decision.selected
+    assert replayed.cascade == decision.cascade
+
+
+# -- pinned examples -----------------------------------------------------------------------------
+
+
+def catalog(*entries: dict[str, Any]) -> Catalog:
+    base = {"model": "m", "provider": "p", "region": "us", "context_window": 100000,
+            "max_output_tokens": 4096, "input_price": 1.0, "output_price": 2.0,
+            "capabilities": ["tools"]}
+    offerings = [{**base, **e} for e in entries]
+    for o in offerings:
+        for k in [k for k, v in o.items() if v is None]:
+            del o[k]
+    return build_catalog({"schema": 1, "source": "pinned", "offerings": offerings})
+
+
+def pol(*clauses: Any, rank: list[Any] | None = None, cascade: int = 0,
+        mutate: list[Any] | None = None) -> Any:
+    return admit(["policy", ["ev_zero"], ["filter", *clauses], ["rank", *(rank or [])],
+                  ["select", ["first"], ["cascade", cascade]], ["mutate", *(mutate or [])],
+                  ["fallback"]])
+
+
+FEATURES = RequestFeatures(input_tokens=1000, max_output_tokens=1000)
+
+
+def both(policy: Any, cat: Catalog, features: RequestFeatures = FEATURES,
+         live: LiveState | None = None, at: dt.datetime = AT) -> dict[str, Any]:
+    """Decide with the router and the oracle; assert they agree; return the oracle's view."""
+    s = Scenario(policy, cat, features, live or LiveState(), at)
+    d, decision = decide(s)
+    want = oracle_decide(policy, cat, features, s.live, at)
+    assert list(decision.admissible) == want["admissible"]
+    assert [r.keys for r in decision.ranking] == want["ranking_keys"]
+    assert decision.selected == want["selected"]
+    assert list(decision.cascade) == want["cascade"]
+    got = router_failures(d, decision)
+    assert set(got) == set(want["rejected"])
+    return want
+
+
+def test_unknown_under_not_rejects() -> None:
+    cat = catalog({"id": "unpriced", "output_price": None}, {"id": "dear", "output_price": 20.0},
+                  {"id": "cheap", "output_price": 5.0})
+    out = both(pol(["not", ["<", "output_price", 10]]), cat)
+    assert out["admissible"] == ["dear"]
+    assert out["rejected"] == {"cheap": ["/2/1"], "unpriced": ["/2/1"]}
+
+
+def test_any_with_unknown_and_true_is_true() -> None:
+    cat = catalog({"id": "eu-unpriced", "region": "eu", "output_price": None},
+                  {"id": "us-unpriced", "region": "us", "output_price": None})
+    out = both(pol(["any", ["<", "output_price", 10], ["==", "region", "eu"]]), cat)
+    assert out["admissible"] == ["eu-unpriced"]
+    assert out["rejected"] == {"us-unpriced": ["/2/1"]}
+
+
+def test_all_with_unknown_and_false_is_false_and_not_flips_it() -> None:
+    cat = catalog({"id": "a", "region": "us", "output_price": None})
+    out = both(pol(["not", ["all", ["<", "output_price", 10], ["==", "region", "eu"]]]), cat)
+    assert out["admissible"] == ["a"]
+
+
+def test_when_with_absent_label_holds() -> None:
+    cat = catalog({"id": "us", "region": "us"}, {"id": "eu", "region": "eu"})
+    policy = pol(["when", ["req", "pii"], ["in", "region", ["eu"]]])
+    assert both(policy, cat)["admissible"] == ["eu", "us"]
+    pii = RequestFeatures(input_tokens=1000, max_output_tokens=1000, labels=("pii",))
+    out = both(policy, cat, pii)
+    assert out["admissible"] == ["eu"]
+    assert out["rejected"] == {"us": ["/2/1"]}
+
+
+def test_when_feature_predicate_uses_each_offerings_max_tokens() -> None:
+    # No max tokens in the request or the policy: `["req", "max_output_tokens"]` is each
+    # offering's own limit (spec §3), so the same predicate differs per offering.
+    cat = catalog({"id": "long", "max_output_tokens": 4096},
+                  {"id": "short", "max_output_tokens": 50})
+    features = RequestFeatures(input_tokens=10)
+    out = both(pol(["when", ["<", ["req", "max_output_tokens"], 100], ["==", "region", "eu"]]),
+               cat, features)
+    assert out["admissible"] == ["long"]
+    assert out["rejected"] == {"short": ["/2/1"]}
+
+
+def test_est_cost_with_unknown_price_is_unknown() -> None:
+    cat = catalog({"id": "priced", "input_price": 1.0, "output_price": 2.0},
+                  {"id": "no-input-price", "input_price": None})
+    out = both(pol(rank=[["asc", "est_cost"]]), cat)
+    assert out["admissible"] == ["priced", "no-input-price"]
+    assert out["ranking_keys"] == [((1000 * 1.0 + 1000 * 2.0) / 1e6,), (None,)]
+    out = both(pol(["<=", "est_cost", 1]), cat)
+    assert out["rejected"] == {"no-input-price": ["/2/1"]}
+
+
+def test_est_cost_uses_default_then_own_max_tokens() -> None:
+    cat = catalog({"id": "a", "max_output_tokens": 8192, "output_price": 1.0})
+    no_max = RequestFeatures(input_tokens=0)
+    out = both(pol(rank=[["asc", "est_cost"]], mutate=[["default", "max_tokens", 50]]), cat,
+               no_max)
+    assert out["ranking_keys"] == [((0 * 1.0 + 50 * 1.0) / 1e6,)]
+    out = both(pol(rank=[["asc", "est_cost"]]), cat, no_max)
+    assert out["ranking_keys"] == [((0 * 1.0 + 8192 * 1.0) / 1e6,)]
+
+
+def test_ties_broken_by_id() -> None:
+    cat = catalog({"id": "b", "input_price": 1.0}, {"id": "a", "input_price": 1.0},
+                  {"id": "C", "input_price": 1.0}, {"id": "z", "input_price": 0.5})
+    out = both(pol(rank=[["asc", "input_price"]], cascade=2), cat)
+    assert out["admissible"] == ["z", "C", "a", "b"]
+    assert out["selected"] == "z"
+    assert out["cascade"] == ["C", "a"]
+
+
+def test_desc_puts_unknown_last() -> None:
+    cat = catalog({"id": "a"}, {"id": "b"}, {"id": "c"}, {"id": "d"})
+    live = LiveState({"a": LiveValues(latency_ms=100.0), "c": LiveValues(latency_ms=900.0),
+                      "d": LiveValues(latency_ms=None)}, consulted=True)
+    out = both(pol(rank=[["desc", "latency_ms"]], cascade=3), cat, live=live)
+    assert out["admissible"] == ["c", "a", "b", "d"]
+    assert out["ranking_keys"] == [(900.0,), (100.0,), (None,), (None,)]
+
+
+def test_deprecated_from_its_date_on() -> None:
+    cat = catalog({"id": "today", "deprecation_date": AT.date().isoformat()},
+                  {"id": "tomorrow", "deprecation_date": "2099-01-01"}, {"id": "undated"})
+    out = both(pol(["==", "deprecated", False]), cat)
+    assert out["admissible"] == ["tomorrow", "undated"]
+
+
+def test_builtins_reject_unknowns() -> None:
+    cat = catalog({"id": "no-ctx", "context_window": None},
+                  {"id": "no-caps", "capabilities": None},
+                  {"id": "no-max", "max_output_tokens": None},
+                  {"id": "off"}, {"id": "ok"})
+    live = LiveState({"off": LiveValues(status="circuit_open")}, consulted=True)
+    features = RequestFeatures(input_tokens=10, needs=("tools",))
+    out = both(pol(), cat, features, live)
+    assert out["admissible"] == ["ok"]
+    assert out["rejected"] == {
+        "no-caps": ["builtin:capabilities_cover_needs"],
+        "no-ctx": ["builtin:context_fits_input"],
+        "no-max": ["builtin:max_output_positive"],
+        "off": ["builtin:status_available"],
+    }
