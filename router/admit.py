@@ -77,11 +77,17 @@ PARTS = ("policy", "EVIDENCE", "FILTER", "RANK", "SELECT", "MUTATE", "FALLBACK")
 
 def admit_text(text: str | bytes) -> Policy:
     """Admit a policy given as JSON text (bounded in size)."""
-    size = len(text.encode() if isinstance(text, str) else text)
+    size = len(text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text)
     if size > MAX_BYTES:
         raise PolicyError(
             [Problem(code="policy.too_large", pointer="",
                      message=f"policy is {size} bytes; the limit is {MAX_BYTES}")]
+        )
+    depth = _nesting(text if isinstance(text, str) else text.decode("utf-8", "replace"))
+    if depth > MAX_DEPTH + 1:
+        raise PolicyError(
+            [Problem(code="policy.too_deep", pointer="",
+                     message=f"nested {depth} levels deep; the limit is {MAX_DEPTH}")]
         )
     try:
         value = json.loads(text, parse_constant=_reject_constant)
@@ -90,6 +96,28 @@ def admit_text(text: str | bytes) -> Policy:
             [Problem(code="policy.invalid_json", pointer="", message=f"not valid JSON: {exc}")]
         ) from None
     return admit(value)
+
+
+def _nesting(text: str) -> int:
+    """Deepest bracket nesting outside strings (checked before parsing, so no recursion)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
 
 
 def _reject_constant(name: str) -> Any:
@@ -115,6 +143,17 @@ def _canonical_numbers(value: object) -> object:
     if isinstance(value, dict):
         return {k: _canonical_numbers(v) for k, v in value.items()}
     return value
+
+
+MAX_INT = 10**18
+
+
+def _valid_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _is_number(value: object) -> bool:
@@ -172,6 +211,10 @@ class _Admission:
         if isinstance(value, str) and len(value) > MAX_STRING:
             self.add("policy.too_large", pointer,
                      f"string of {len(value)} characters; the limit is {MAX_STRING}")
+        elif isinstance(value, str) and not _valid_unicode(value):
+            self.add("policy.bad_value", pointer, "string is not valid Unicode (lone surrogate)")
+        elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
+            self.add("policy.bad_value", pointer, f"integer beyond ±{MAX_INT}")
         elif isinstance(value, float) and not math.isfinite(value):
             self.add("policy.bad_value", pointer, "numbers must be finite")
         elif isinstance(value, list | dict):
@@ -181,8 +224,13 @@ class _Admission:
                 return
             items = value.items() if isinstance(value, dict) else enumerate(value)
             for key, item in items:
+                if isinstance(value, dict) and not isinstance(key, str):
+                    self.add("policy.bad_value", pointer, "object keys must be strings")
+                    continue
                 if isinstance(key, str) and len(key) > MAX_STRING:
                     self.add("policy.too_large", pointer, "object key too long")
+                if isinstance(key, str) and not _valid_unicode(key):
+                    self.add("policy.bad_value", pointer, "object key is not valid Unicode")
                 self._check_sizes(item, child_pointer(pointer, key), depth + 1)
         elif value is not None and not isinstance(value, bool | int | float | str):
             self.add("policy.bad_value", pointer, f"not a JSON value: {type(value).__name__}")
@@ -507,7 +555,7 @@ class _Admission:
             metric = key[1]
             mp = child_pointer(p, 1)
             if isinstance(metric, list) and len(metric) == 2 and metric[0] == "ev":
-                if metric[1] not in self.evidence:
+                if not isinstance(metric[1], str) or metric[1] not in self.evidence:
                     self.add("policy.unknown_metric", child_pointer(mp, 1),
                              f"no evidence declared for metric `{quote(metric[1])}`",
                              did_you_mean(str(metric[1]), self.evidence))

@@ -23,10 +23,20 @@ Verdict = tuple[str, str, object]  # (truth, rule id, witness)
 _LOCK = threading.Lock()
 
 
+def _enc(value: object) -> object:
+    """Strings enter the engine prefixed: pyDatalog rewrites some constant strings even when
+    forced (`"True"`/`"False"` become bools, `"??"` a fresh variable name)."""
+    return "s:" + value if isinstance(value, str) else value
+
+
+def _dec(value: object) -> object:
+    return value[2:] if isinstance(value, str) and value.startswith("s:") else value
+
+
 def _arg(a: Var | Const) -> Any:
     if isinstance(a, Var):
         return Term(a.name)
-    return Term(a.value, forced_type="constant")
+    return Term(_enc(a.value), forced_type="constant")
 
 
 def _literal(lit: Atom | Compare) -> Any:
@@ -44,7 +54,7 @@ def _literal(lit: Atom | Compare) -> Any:
 def _assert(pred: str, args: tuple[object, ...]) -> None:
     if not PRED_NAME.match(pred):
         raise ValueError(f"bad predicate name {pred!r}")
-    literal = pyEngine.Literal(pred, [pyEngine.Const(v) for v in args], len(args))
+    literal = pyEngine.Literal(pred, [pyEngine.Const(_enc(v)) for v in args], len(args))
     pyEngine.assert_(pyEngine.Clause(literal, []))
 
 
@@ -77,8 +87,9 @@ def run(program: Program, facts: Iterable[tuple[str, tuple[object, ...]]]
             for node in program.nodes:
                 rows = Term(node.pred)(o, t, r, w).ask() or []
                 per: dict[str, list[Verdict]] = {}
-                for oid, truth, rid, witness in rows:
-                    per.setdefault(oid, []).append((truth, rid, witness))
+                for row in rows:
+                    oid, truth, rid, witness = (_dec(v) for v in row)
+                    per.setdefault(str(oid), []).append((str(truth), str(rid), witness))
                 for verdicts in per.values():
                     verdicts.sort(key=lambda v: (order.get(v[1], 0), repr(v[2])))
                 out[node.pointer] = per

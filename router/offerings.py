@@ -152,7 +152,7 @@ def build_catalog(data: object, where: str = "catalog") -> Catalog:
     for key in sorted(extra):
         problems.append(Problem(code="catalog.unknown_field", pointer=child_pointer("", key),
                                 message=f"unknown top-level field `{key}`"))
-    if data.get("schema") != 1:
+    if data.get("schema") != 1 or isinstance(data.get("schema"), bool):
         problems.append(Problem(code="catalog.schema", pointer="/schema",
                                 message=f"unsupported schema `{data.get('schema')!r}`",
                                 hint="this router reads schema 1"))

@@ -37,21 +37,24 @@ TRICKY_IDS = (
     "0", "9z", "1.0", "gpt-4o", "anthropic/claude-haiku-4-5", "bedrock/eu/claude-haiku-4-5",
     "openai/gpt-4o-mini", "a-", "a.", "b+", "Z" * 200,
 )
-MODELS = ("gpt-4o", "claude-haiku-4-5", "Model", "X", "m__import__", "o1", "True")
+MODELS = ("gpt-4o", "claude-haiku-4-5", "Model", "X", "m__import__", "o1", "True", "False")
 PROVIDERS = ("openai", "anthropic", "bedrock", "gemini", "x.y", "p_q-r")
 _REGION_POOL = ("global", "us", "eu", "apac", "Eu")
 CAPS = ("tools", "vision", "json_schema", "reasoning", "streaming", "pdf_input",
         "audio_input", "prompt_caching")
-TAGS = ("approved", "zdr", "hipaa", "Approved", "x:y", "a.b-c")
+TAGS = ("approved", "zdr", "hipaa", "Approved", "x:y", "a.b-c", "True", "False")
 NEEDS = ("tools", "vision", "json_schema", "streaming")
 # Labels a request carries (RequestFeatures does not restrict them) and a policy can name.
-LABELS = ("pii", "PII", "eu", "it's", 'say "hi"', "__import__('os')", "X", "a b")
-METRICS = ("pass_rate", "Score", "it's", "__import__")
+# "True", "False" and "??" are strings pyDatalog's term constructor is known to rewrite.
+LABELS = ("pii", "PII", "eu", "it's", 'say "hi"', "__import__('os')", "X", "a b", "True",
+          "??")
+METRICS = ("pass_rate", "Score", "it's", "__import__", "False", "??")
 STATUSES = ("available", "no_key", "circuit_open", "disabled")
 
 CONTEXT_WINDOWS = (1, 1000, 4096, 8000, 128000, 200000)
 MAX_OUTPUTS = (1, 100, 4096, 8192)
-PRICES: tuple[float | int, ...] = (0, 0.1, 0.2, 0.3, 0.5, 1, 1.5, 2, 3, 10, 15.0)
+# 0.1 + 0.2 != 0.3: near-equal floats must never be rounded together.
+PRICES: tuple[float | int, ...] = (0, 0.1, 0.2, 0.3, 0.1 + 0.2, 0.5, 1, 1.5, 2, 3, 10, 15.0)
 LATENCIES = (100, 250.5, 900.0)
 ERROR_RATES = (0, 0.05, 0.1, 0.5)
 INPUT_TOKENS = (0, 1, 100, 1000, 4096, 8000, 150000, 250000)
@@ -60,7 +63,7 @@ REQ_MAX_OUT = (1, 100, 1000, 4096, 10000)
 NUMBER_POOLS: dict[str, tuple[float | int, ...]] = {
     "context_window": (0, 1, 1000, 8000, 128000, 200000, 200000.5),
     "max_output_tokens": (0, 1, 100, 4096, 8192),
-    "input_price": (0, 0.1, 0.3, 0.5, 1, 1.5, 3, 10),
+    "input_price": (0, 0.1, 0.3, 0.1 + 0.2, 0.5, 1, 1.5, 3, 10),
     "output_price": (0, 0.2, 0.5, 1, 2, 10, 15),
     "cached_input_price": (0, 0.1, 0.5, 1),
     "latency_ms": (100, 250.5, 500, 900),
@@ -69,7 +72,7 @@ NUMBER_POOLS: dict[str, tuple[float | int, ...]] = {
 }
 NUMERIC_ATTRS = tuple(NUMBER_POOLS)
 STRING_POOLS: dict[str, tuple[str, ...]] = {
-    "id": (*TRICKY_IDS[:8], "gpt-4o", "it's", "__import__('os').system('x')"),
+    "id": (*TRICKY_IDS[:8], "gpt-4o", "it's", "__import__('os').system('x')", "??"),
     "model": (*MODELS, "it's"),
     "provider": (*PROVIDERS, "OpenAI"),
     "region": (*_REGION_POOL, "EU", "e'u"),
