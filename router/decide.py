@@ -54,8 +54,26 @@ class Decision:
         return ((self.selected,) if self.selected else ()) + self.cascade
 
     def failed_clauses(self, offering_id: str) -> tuple[str, ...]:
-        return self.derivation.rejected.get(offering_id, ()) + self.late_rejected.get(
-            offering_id, ())
+        """Every failed top-level clause, in program order. For an offering the derivation
+        already rejected, its residual clauses are finished here too (decide's hot loop skips
+        them); the record and explain report them all."""
+        d = self.derivation
+        if offering_id not in d.rejected:
+            return self.late_rejected.get(offering_id, ())
+        o = d.catalog.get(offering_id)
+        assert o is not None
+        evaluator = Evaluator(d)
+        out = []
+        for node in d.top_nodes:
+            truth = d.verdicts[node.pointer][offering_id][0]
+            if truth == "R":
+                truth = evaluator.truth(node.pointer, o, self.context)
+            if truth in ("F", "U"):
+                out.append(node.pointer)
+        return tuple(out)
+
+    def rejected_ids(self) -> list[str]:
+        return sorted(set(self.derivation.rejected) | set(self.late_rejected))
 
 
 class Decider:

@@ -24,6 +24,7 @@ from router.terms import (
     Cmp,
     FeatureCmp,
     Label,
+    Member,
     Not,
     PredNot,
     ReqRef,
@@ -110,6 +111,15 @@ class Evaluator:
             if clause.op == "has_any":
                 return ("T", hits[0], None) if hits else ("F", "", None)
             return ("F", hits[0], None) if hits else ("T", "", None)
+        if isinstance(clause, Member):
+            value = attr_value(o, clause.attr, ctx, self.d)
+            if value is None:
+                return "U", None, None
+            inside = any((value == v and type(value) is type(v)) or (
+                isinstance(value, int | float) and not isinstance(value, bool)
+                and isinstance(v, int | float) and not isinstance(v, bool) and value == v)
+                for v in clause.values)
+            return ("T" if inside != clause.negated else "F"), value, None
         assert isinstance(clause, Cmp)
         lhs = attr_value(o, clause.attr, ctx, self.d)
         rhs: object = clause.value

@@ -70,7 +70,7 @@ def explain_one(decision: Decision, o: Offering) -> Explanation:
     d = decision.derivation
     ev = Evaluator(d)
     labels = [k.label() for k in d.policy.rank]
-    failed_ptrs = all_failed(decision, o)
+    failed_ptrs = decision.failed_clauses(o.id)
     if failed_ptrs:
         failed = []
         for ptr in failed_ptrs:
@@ -91,23 +91,6 @@ def explain_one(decision: Decision, o: Offering) -> Explanation:
         keys=dict(zip(labels, ranked.keys, strict=True)), winner=winner.offering_id,
         winner_keys=dict(zip(labels, winner.keys, strict=True)),
     )
-
-
-def all_failed(decision: Decision, o: Offering) -> tuple[str, ...]:
-    """Every failed top-level clause, in policy order — including residual clauses of an
-    offering the derivation already rejected (decide skips those; explain reports all)."""
-    d = decision.derivation
-    if o.id not in d.rejected:
-        return decision.failed_clauses(o.id)
-    ev = Evaluator(d)
-    out = []
-    for node in d.top_nodes:
-        truth = d.verdicts[node.pointer][o.id][0]
-        if truth == "R":
-            truth = ev.truth(node.pointer, o, decision.context)
-        if truth in ("F", "U"):
-            out.append(node.pointer)
-    return tuple(out)
 
 
 def _term(decision: Decision, pointer: str) -> Any:

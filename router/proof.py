@@ -211,6 +211,8 @@ def _check_leaf(proof: Proof, o: Offering, policy: Policy) -> list[str]:
     want = t == "T"
     if head in _OPS and not isinstance(clause[2], list):
         value = o.attr(clause[1])
+        if clause[1] == "deprecated" and o.deprecation_date is None:
+            value = False  # the static fact a_deprecated(o, false)
         if value is None or _OPS[head](value, clause[2]) != want:
             return [f"{proof.pointer}: {clause[1]}={value!r} does not make the clause {t}"]
     elif head in ("in", "not_in"):

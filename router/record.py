@@ -32,15 +32,12 @@ def rejection_entries(decision: Decision, offering_id: str) -> list[dict[str, An
     assert o is not None
     ev = Evaluator(d)
     out: list[dict[str, Any]] = []
-    for ptr in d.rejected.get(offering_id, ()):
-        out.append({
-            "pointer": ptr, "clause": clause_term(d, ptr), "reason": ev.reason(ptr, o, None),
-            "stage": "derive", "proof": proof_of(d, ptr, offering_id).to_json(),
-        })
-    for ptr in decision.late_rejected.get(offering_id, ()):
+    for ptr in decision.failed_clauses(offering_id):
+        static = d.verdicts[ptr][offering_id][0] != "R"
         out.append({
             "pointer": ptr, "clause": clause_term(d, ptr),
-            "reason": ev.reason(ptr, o, decision.context), "stage": "decide",
+            "reason": ev.reason(ptr, o, None if static else decision.context),
+            "stage": "derive" if static else "decide",
             "proof": proof_of(d, ptr, offering_id).to_json(),
         })
     return out
@@ -70,8 +67,7 @@ def to_record(decision: Decision, trace_id: str, full_proofs: bool = True) -> di
         oid: ctx.live.of(oid).model_dump(exclude_none=True)
         for oid in d.candidates if ctx.live.of(oid) != LiveValues()
     }
-    rejected = {oid: rejection_entries(decision, oid) for oid in sorted(
-        set(d.rejected) | set(decision.late_rejected))}
+    rejected = {oid: rejection_entries(decision, oid) for oid in decision.rejected_ids()}
     if not full_proofs:
         for entries in rejected.values():
             for e in entries:

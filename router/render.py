@@ -62,7 +62,7 @@ def decision_table(result: RouteResult, catalog_label: str, max_rows: int | None
     for o in shown:
         failed = dec.failed_clauses(o.id)
         ptr = failed[0]
-        stage_ctx = ctx if ptr in dec.late_rejected.get(o.id, ()) else None
+        stage_ctx = ctx if d.verdicts[ptr][o.id][0] == "R" else None
         more = f"  (+{len(failed) - 1} more)" if len(failed) > 1 else ""
         out.append(f"  {o.id:<58} {ptr:<30} {ev.reason(ptr, o, stage_ctx)}{more}")
     if max_rows and len(rejected) > max_rows:

@@ -40,8 +40,8 @@ def decide(s: Scenario) -> tuple[Derivation, Decision]:
 def router_failures(d: Derivation, decision: Decision) -> dict[str, list[str]]:
     """Offering id → the failing top-level pointers the router reports (derive + decide)."""
     out: dict[str, list[str]] = {}
-    for oid in set(d.rejected) | set(decision.late_rejected):
-        out[oid] = sorted(d.rejected.get(oid, ()) + decision.late_rejected.get(oid, ()))
+    for oid in decision.rejected_ids():
+        out[oid] = sorted(decision.failed_clauses(oid))
     return out
 
 
