@@ -90,7 +90,9 @@ def to_record(decision: Decision, trace_id: str, full_proofs: bool = True) -> di
             for oid in decision.admissible
         ],
         "ranking": [
-            {"offering": r.offering_id, "keys": dict(zip(rank_labels, r.keys, strict=True))}
+            {"offering": r.offering_id,
+             "keys": [{"key": lab, "value": v} for lab, v in zip(rank_labels, r.keys,
+                                                               strict=True)]}
             for r in decision.ranking
         ],
         "selected": decision.selected,
@@ -134,7 +136,7 @@ def same_decision(record: dict[str, Any], decision: Decision) -> bool:
     return (
         [a["offering"] for a in record["admissible"]] == list(decision.admissible)
         and [r["offering"] for r in record["ranking"]] == list(decision.admissible)
-        and [list(r["keys"].values()) for r in record["ranking"]]
+        and [[k["value"] for k in r["keys"]] for r in record["ranking"]]
         == [list(r.keys) for r in decision.ranking]
         and record["selected"] == decision.selected
         and record["cascade"] == list(decision.cascade)
