@@ -560,7 +560,7 @@ class _Admission:
                              f"no evidence declared for metric `{quote(metric[1])}`",
                              did_you_mean(str(metric[1]), self.evidence))
                     continue
-                keys.append(RankKey(p, key[0] == "desc", cast(str, metric[1]), evidence=True))
+                keys.append(RankKey(p, key[0] == "desc", metric[1], evidence=True))
             elif isinstance(metric, str) and metric in RANK_METRICS:
                 keys.append(RankKey(p, key[0] == "desc", metric))
             else:

@@ -75,7 +75,7 @@ def build_proof(d: Derivation, pointer: str, offering_id: str) -> Proof:
     children: tuple[Proof, ...] = ()
     if node.children:
         decisive = truth in ("T", "F") and isinstance(witness, str) and witness in node.children
-        picked = [witness] if decisive else list(node.children)
+        picked = [str(witness)] if decisive else list(node.children)
         children = tuple(build_proof(d, c, offering_id) for c in picked)
         facts: tuple[Fact, ...] = ()
     else:
