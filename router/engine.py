@@ -21,7 +21,6 @@ from router.program import PRED_NAME, Atom, Compare, Const, Program, Var
 
 Verdict = tuple[str, str, object]  # (truth, rule id, witness)
 _LOCK = threading.Lock()
-_SENTINEL = "\x00unhardcoded:no-fact\x00"
 
 
 def _enc(value: object) -> object:
@@ -79,19 +78,15 @@ def run(program: Program, facts: Iterable[tuple[str, tuple[object, ...]]]
             for pred, args in facts:
                 _assert(pred, args)
                 defined.add(pred)
-            # A negated predicate with no facts and no rules is an error in pyDatalog; give
-            # each one a sentinel fact that no real value can match (never compared: negated
-            # literals only test existence).
-            heads = {rule.head.pred for rule in program.rules}
+            # A negated predicate with no facts and no rules is an error in pyDatalog; such a
+            # literal is always true, so it is left out of the rule body.
+            known = defined | {rule.head.pred for rule in program.rules}
             for rule in program.rules:
-                for lit in rule.body:
-                    if isinstance(lit, Atom) and lit.negated and lit.pred not in defined | heads:
-                        _assert(lit.pred, tuple(_SENTINEL for _ in lit.args))
-                        defined.add(lit.pred)
-            for rule in program.rules:
+                kept = [lit for lit in rule.body
+                        if not (isinstance(lit, Atom) and lit.negated and lit.pred not in known)]
                 head = _literal(rule.head)
-                body = _literal(rule.body[0])
-                for lit in rule.body[1:]:
+                body = _literal(kept[0])
+                for lit in kept[1:]:
                     body = body & _literal(lit)
                 head <= body  # noqa: B015 (pyDatalog: `<=` adds the clause)
             out: dict[str, dict[str, list[Verdict]]] = {}

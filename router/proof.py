@@ -217,6 +217,8 @@ def _check_leaf(proof: Proof, o: Offering, policy: Policy) -> list[str]:
             return [f"{proof.pointer}: {clause[1]}={value!r} does not make the clause {t}"]
     elif head in ("in", "not_in"):
         value = o.attr(clause[1])
+        if clause[1] == "deprecated" and o.deprecation_date is None:
+            value = False
         inside = value in clause[2]
         if value is None or (inside != (head == "in")) != (not want):
             return [f"{proof.pointer}: {clause[1]}={value!r} does not make the clause {t}"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -28,7 +29,10 @@ from router.record import replay, same_decision, to_record
 from tests.oracle import oracle_decide, oracle_truths
 from tests.strategies import AT, Scenario, scenarios
 
-FAST = settings(max_examples=60, deadline=None,
+# ~100 examples per property keep this file well under a minute on two cores; set
+# DIFFERENTIAL_EXAMPLES=2000 for a deeper run.
+EXAMPLES = int(os.environ.get("DIFFERENTIAL_EXAMPLES", "100"))
+FAST = settings(max_examples=EXAMPLES, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
@@ -306,3 +310,70 @@ def test_builtins_reject_unknowns() -> None:
         "no-max": ["builtin:max_output_positive"],
         "off": ["builtin:status_available"],
     }
+
+
+# -- regressions found by the properties above ---------------------------------------------------
+
+
+def test_true_false_and_question_marks_stay_strings() -> None:
+    # pyDatalog's Term() turns the strings "True"/"False" into bools and "??" into a variable.
+    cat = catalog({"id": "True", "model": "False", "tags": ["True"]}, {"id": "b"})
+    assert both(pol(["==", "id", "True"]), cat)["admissible"] == ["True"]
+    assert both(pol(["in", "model", ["False"]]), cat)["admissible"] == ["True"]
+    assert both(pol(["has", "tags", "True"]), cat)["admissible"] == ["True"]
+    ev = admit(["policy", ["ev", ["score", "??", {"m": 0.9}]], ["filter", ["ev", "??", ">=", 0.5]],
+                ["rank"], ["select", ["first"]], ["mutate"], ["fallback"]])
+    out = both(ev, cat)
+    assert out["admissible"] == ["b"]
+    assert out["rejected"] == {"True": ["/2/1"]}  # model "False" has no evidence
+
+
+def test_membership_over_live_and_derived_attributes() -> None:
+    cat = catalog({"id": "a", "deprecation_date": "2024-01-01"}, {"id": "b"})
+    live = LiveState({"a": LiveValues(latency_ms=100.0)}, consulted=True)
+    assert both(pol(["in", "deprecated", [True]]), cat, live=live)["admissible"] == ["a"]
+    out = both(pol(["not_in", "latency_ms", [250.5]]), cat, live=live)
+    assert out["admissible"] == ["a"]
+    assert out["rejected"] == {"b": ["/2/1"]}  # latency unknown
+
+
+def test_empty_evidence_table_is_unknown_not_a_crash() -> None:
+    policy = admit(["policy", ["ev", ["score", "s", {}]], ["filter", ["ev", "s", ">=", 0]],
+                    ["rank"], ["select", ["first"]], ["mutate"], ["fallback"]])
+    out = both(policy, catalog({"id": "a"}))
+    assert out["rejected"] == {"a": ["/2/1"]}
+
+
+def test_duplicate_rank_keys_replay() -> None:
+    cat = catalog({"id": "a"}, {"id": "b", "input_price": 0.5})
+    s = Scenario(pol(rank=[["asc", "input_price"], ["asc", "input_price"]]), cat, FEATURES,
+                 LiveState(), AT)
+    _, decision = decide(s)
+    record = json.loads(json.dumps(to_record(decision, "t")))
+    assert same_decision(record, replay(record, cat))
+
+
+def test_membership_over_undated_deprecated_has_a_checking_proof() -> None:
+    # An undated offering is statically not deprecated (a_deprecated(o, false)); the proof of
+    # its `in`/`not_in` verdict must check just like the `==` one does.
+    cat = catalog({"id": "a"})
+    for clause in (["in", "deprecated", [True]], ["not_in", "deprecated", [False]],
+                   ["==", "deprecated", True]):
+        policy = pol(clause)
+        d = derive(policy, cat)
+        assert d.rejected == {"a": ("/2/1",)}
+        offering = cat.get("a")
+        assert offering is not None
+        assert check_proof(proof_of(d, "/2/1", "a"), offering, policy) == [], clause
+
+
+def test_full_mode_empty_request_labels_with_a_label_predicate() -> None:
+    # No request labels: `has_all capabilities [req labels]` is vacuously true. A label
+    # predicate elsewhere negates fe_labels; whatever makes that negation legal in the engine
+    # must not add an element to the request's label set.
+    cat = catalog({"id": "a"})
+    policy = pol(["has_all", "capabilities", ["req", "labels"]],
+                 ["when", ["req", "eu"], ["==", "region", "us"]])
+    s = Scenario(policy, cat, RequestFeatures(input_tokens=1), LiveState(), AT)
+    assert both(policy, cat, s.features)["admissible"] == ["a"]
+    assert full_verdicts(s)["a"]["/2/1"] == {"T"}
