@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 
 from router.admit import _Admission
-from router.attributes import ATTRIBUTES, Kind, Source
+from router.attributes import ATTRIBUTES, Source
 from router.problems import PolicyError
 from router.program import Arg, Atom, Compare, Const, Literal_, Mode, Node, Program, Rule, Var
 from router.terms import (
@@ -301,6 +301,3 @@ def compile_policy(policy: Policy, ruleset: Ruleset, mode: Mode) -> Program:
         labels=frozenset(c.labels),
     )
 
-
-def attribute_kind(attr: str) -> Kind:
-    return ATTRIBUTES[attr].kind

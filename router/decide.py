@@ -8,7 +8,7 @@ calls the engine.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from router.derive import Derivation
@@ -43,7 +43,8 @@ class Decision:
     late_rejected: dict[str, tuple[str, ...]]  # residual clauses that failed per request
     selected: str | None
     cascade: tuple[str, ...]
-    calls: tuple[HopCall, ...] = field(default=())
+    calls: tuple[HopCall, ...]
+    evaluator: Evaluator  # the decider's, shared by record, explain and render
 
     @property
     def admissible(self) -> tuple[str, ...]:
@@ -62,15 +63,9 @@ class Decision:
             return self.late_rejected.get(offering_id, ())
         o = d.catalog.get(offering_id)
         assert o is not None
-        evaluator = Evaluator(d)
-        out = []
-        for node in d.top_nodes:
-            truth = d.verdicts[node.pointer][offering_id][0]
-            if truth == "R":
-                truth = evaluator.truth(node.pointer, o, self.context)
-            if truth in ("F", "U"):
-                out.append(node.pointer)
-        return tuple(out)
+        truth = self.evaluator.truth
+        return tuple(n.pointer for n in d.top_nodes
+                     if truth(n.pointer, o, self.context) in ("F", "U"))
 
     def rejected_ids(self) -> list[str]:
         return sorted(set(self.derivation.rejected) | set(self.late_rejected))
@@ -120,7 +115,8 @@ class Decider:
         cascade = tuple(r.offering_id for r in ranking[1 : 1 + n])
         hops = ((selected,) if selected else ()) + cascade
         calls = tuple(HopCall(h, hop_params(self.d, h, features)) for h in hops)
-        return Decision(self.d, ctx, tuple(ranking), late, selected, cascade, calls)
+        return Decision(self.d, ctx, tuple(ranking), late, selected, cascade, calls,
+                        self.evaluator)
 
     def order(self, survivors: list[Offering], ctx: Context) -> list[Ranked]:
         keys = self.rank

@@ -15,6 +15,7 @@ from router.derive import derive
 from router.evaluate import Evaluator
 from router.offerings import Catalog, Offering
 from router.proof import Proof, proof_of
+from router.record import clause_term
 from router.terms import Cmp, Evidence, Member, SetOp, When
 
 MAX_MATCHES = 50
@@ -68,7 +69,7 @@ def explain_offering(decision: Decision, name: str) -> list[Explanation]:
 
 def explain_one(decision: Decision, o: Offering) -> Explanation:
     d = decision.derivation
-    ev = Evaluator(d)
+    ev = decision.evaluator
     labels = [k.label() for k in d.policy.rank]
     failed_ptrs = decision.failed_clauses(o.id)
     if failed_ptrs:
@@ -76,7 +77,7 @@ def explain_one(decision: Decision, o: Offering) -> Explanation:
         for ptr in failed_ptrs:
             stage = "derive" if ptr in d.rejected.get(o.id, ()) else "decide"
             ctx = decision.context if stage == "decide" else None
-            failed.append(FailedClause(ptr, _term(decision, ptr), ev.reason(ptr, o, ctx), stage,
+            failed.append(FailedClause(ptr, clause_term(d, ptr), ev.reason(ptr, o, ctx), stage,
                                        proof_of(d, ptr, o.id)))
         changes, note = smallest_change(decision, o, failed)
         return Explanation(o.id, "rejected", tuple(failed), changes=changes, change_note=note)
@@ -93,12 +94,6 @@ def explain_one(decision: Decision, o: Offering) -> Explanation:
     )
 
 
-def _term(decision: Decision, pointer: str) -> Any:
-    from router.terms import render
-
-    return render(decision.derivation.program.node(pointer).clause)
-
-
 def smallest_change(decision: Decision, o: Offering, failed: list[FailedClause]
                     ) -> tuple[tuple[str, ...], str | None]:
     """Per failed clause, the least relaxation; verified by deciding again on the new policy."""
@@ -108,7 +103,7 @@ def smallest_change(decision: Decision, o: Offering, failed: list[FailedClause]
         return (), f"no policy change can admit it: built-in clauses failed ({names})"
     term = copy.deepcopy(d.policy.term)
     changes: list[str] = []
-    ev = Evaluator(d)
+    ev = decision.evaluator
     removals: list[str] = []
     for f in failed:
         text = _relax(d, ev, decision, o, term, f.pointer, removals)

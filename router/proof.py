@@ -18,19 +18,12 @@ from router.attributes import ATTRIBUTES, Kind, Source
 from router.derive import Derivation
 from router.offerings import Offering
 from router.terms import (
-    AllOf,
-    AnyOf,
-    Cmp,
     Evidence,
     FeatureCmp,
     Label,
-    Member,
-    Not,
     Policy,
-    PredNot,
     ReqRef,
     SetOp,
-    When,
     render,
 )
 
@@ -283,8 +276,3 @@ def to_dot(proof: Proof) -> str:
     lines.append("}")
     return "\n".join(lines) + "\n"
 
-
-__all__ = [
-    "AllOf", "AnyOf", "Cmp", "Member", "Not", "PredNot", "Proof", "SetOp", "When",
-    "build_proof", "check_proof", "proof_of", "to_dot", "to_graph", "to_node_link",
-]

@@ -45,10 +45,9 @@ def leaf_reason(clause: Clause | ReqPred, truth: str, lhs: object = None,
     if isinstance(clause, Cmp):
         name = clause.attr
         if truth == "U":
-            if lhs is None:
-                return f"{name} unknown{extra}"
-            return f"{name} {fmt(lhs)}; request {clause.value.feature} unknown" if isinstance(
-                clause.value, ReqRef) else f"{name} unknown{extra}"
+            if lhs is not None and isinstance(clause.value, ReqRef):
+                return f"{name} {fmt(lhs)}; request {clause.value.feature} unknown"
+            return f"{name} unknown{extra}"
         right = rhs if rhs is not None else clause.value
         op = clause.op if truth == "T" else NEGATE[clause.op]
         label = (f" (request {clause.value.feature})" if isinstance(clause.value, ReqRef)

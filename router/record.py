@@ -12,7 +12,6 @@ from typing import Any
 
 from router.decide import Decider, Decision
 from router.derive import Derivation, derive
-from router.evaluate import Evaluator
 from router.features import RequestFeatures
 from router.live import LiveState, LiveValues
 from router.offerings import Catalog
@@ -30,7 +29,7 @@ def rejection_entries(decision: Decision, offering_id: str) -> list[dict[str, An
     d = decision.derivation
     o = d.catalog.get(offering_id)
     assert o is not None
-    ev = Evaluator(d)
+    ev = decision.evaluator
     out: list[dict[str, Any]] = []
     for ptr in decision.failed_clauses(offering_id):
         static = d.verdicts[ptr][offering_id][0] != "R"
@@ -47,7 +46,7 @@ def admission_entries(decision: Decision, offering_id: str) -> list[dict[str, An
     d = decision.derivation
     o = d.catalog.get(offering_id)
     assert o is not None
-    ev = Evaluator(d)
+    ev = decision.evaluator
     out = []
     for node in d.top_nodes:
         truth = d.verdicts[node.pointer][offering_id][0]

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from router.api import RouteResult
-from router.evaluate import Evaluator
 from router.explain import Explanation
 from router.offerings import Catalog, Offering
 
@@ -24,7 +23,7 @@ def decision_table(result: RouteResult, catalog_label: str, max_rows: int | None
     d = dec.derivation
     ctx = dec.context
     f = ctx.features
-    ev = Evaluator(d)
+    ev = dec.evaluator
     labels = [k.label() for k in d.policy.rank]
     out = [
         f"policy   {d.policy.hash[:16]}   catalog {d.catalog.version} ({len(d.catalog)} "
