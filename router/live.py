@@ -11,38 +11,12 @@ import datetime as dt
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
 
-# Provider → environment variable that holds its key.
-PROVIDER_KEYS: dict[str, tuple[str, ...]] = {
-    "openai": ("OPENAI_API_KEY",),
-    "anthropic": ("ANTHROPIC_API_KEY",),
-    "gemini": ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
-    "mistral": ("MISTRAL_API_KEY",),
-    "deepseek": ("DEEPSEEK_API_KEY",),
-    "xai": ("XAI_API_KEY",),
-    "groq": ("GROQ_API_KEY",),
-    "together_ai": ("TOGETHER_API_KEY", "TOGETHERAI_API_KEY"),
-    "openrouter": ("OPENROUTER_API_KEY",),
-    "bedrock": ("AWS_ACCESS_KEY_ID", "AWS_BEARER_TOKEN_BEDROCK"),
-    "azure": ("AZURE_API_KEY", "AZURE_OPENAI_API_KEY"),
-    "azure_ai": ("AZURE_AI_API_KEY",),
-    "vertex_ai": ("GOOGLE_APPLICATION_CREDENTIALS", "VERTEXAI_PROJECT"),
-    "cohere": ("COHERE_API_KEY",),
-    "cohere_chat": ("COHERE_API_KEY",),
-    "perplexity": ("PERPLEXITYAI_API_KEY", "PERPLEXITY_API_KEY"),
-    "fireworks_ai": ("FIREWORKS_API_KEY", "FIREWORKS_AI_API_KEY"),
-    "cerebras": ("CEREBRAS_API_KEY",),
-    "deepinfra": ("DEEPINFRA_API_KEY",),
-}
-
-
-def key_variables(provider: str) -> tuple[str, ...]:
-    """Env variables that can hold a provider's key (the default is PROVIDER_API_KEY)."""
-    return PROVIDER_KEYS.get(provider, (provider.upper().replace("-", "_").replace(".", "_")
-                                        + "_API_KEY",))
-
+if TYPE_CHECKING:
+    from router.offerings import Offering
 
 class LiveValues(BaseModel):
     """The live values of one offering, as a decision read them."""
@@ -73,21 +47,27 @@ class LiveState:
 _AVAILABLE = LiveValues()
 
 
-def from_environment(offerings: Iterable[tuple[str, str]],
+def from_environment(offerings: Iterable[Offering],
                      environ: Mapping[str, str] | None = None) -> LiveState:
-    """Mark offerings whose provider has no key in the environment as `no_key`.
+    """Mark offerings that cannot be called: `no_key` (their provider's key is not set) or
+    `unsupported` (no adapter, or no base URL). Key values are never read beyond presence."""
+    from router.providers.registry import Unreachable, resolve
 
-    `offerings` yields (offering id, provider). Key values are never read beyond presence.
-    """
     env = os.environ if environ is None else environ
     values: dict[str, LiveValues] = {}
-    present: dict[str, bool] = {}
-    for offering_id, provider in offerings:
-        if provider not in present:
-            present[provider] = any(env.get(v) for v in key_variables(provider))
-        if not present[provider]:
-            names = " or ".join(key_variables(provider))
-            values[offering_id] = LiveValues(status="no_key", reason=f"no key: set {names}")
+    by_provider: dict[str, LiveValues | None] = {}
+    for o in offerings:
+        own_url = getattr(o, "base_url", None)
+        if own_url is None and o.provider in by_provider:
+            v = by_provider[o.provider]
+        else:
+            target = resolve(o.provider, env, own_url)
+            v = (LiveValues(status=target.status, reason=target.reason)
+                 if isinstance(target, Unreachable) else None)
+            if own_url is None:
+                by_provider[o.provider] = v
+        if v is not None:
+            values[o.id] = v
     return LiveState(values, consulted=True)
 
 

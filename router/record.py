@@ -58,7 +58,9 @@ def admission_entries(decision: Decision, offering_id: str) -> list[dict[str, An
     return out
 
 
-def to_record(decision: Decision, trace_id: str, full_proofs: bool = True) -> dict[str, Any]:
+def to_record(decision: Decision, trace_id: str, full_proofs: bool = True,
+              dispatch: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The record; `dispatch` (attempts, served_by, usage, cost, latency) when a call was made."""
     d = decision.derivation
     ctx = decision.context
     rank_labels = [k.label() for k in d.policy.rank]
@@ -107,6 +109,8 @@ def to_record(decision: Decision, trace_id: str, full_proofs: bool = True) -> di
             "timeout_ms": d.policy.fallback.timeout_ms, "then": d.policy.fallback.then,
         },
     }
+    if dispatch is not None:
+        record.update(dispatch)
     return record
 
 
