@@ -3,7 +3,8 @@
   unhardcoded route   --policy P.json --request R.json [--catalog C.json] [--json] [--live]
   unhardcoded explain --policy P.json --model ID [--request R.json] [--format text|json|dot]
   unhardcoded policy check P.json
-  unhardcoded catalog list|show ID [--catalog C.json]
+  unhardcoded catalog list|show ID|stats|export [--catalog C.json] [--overlay O.toml ...]
+  unhardcoded catalog import --from litellm|openrouter|models.dev SOURCE -o OUT.json
 
 Exit status: 0 success; 2 refused input (every problem printed); 3 no admissible offering.
 """
@@ -12,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -57,16 +60,28 @@ def _policy_text(path: str) -> str:
                                   message=f"cannot read `{path}`: {exc}")]) from None
 
 
+def _catalog(args: argparse.Namespace) -> Any:
+    """The catalog in force: `--catalog` (or the embedded one) with `--overlay`s applied."""
+    from router.offerings import default_catalog, load_catalog
+    from router.overlays import apply_overlays, load_overlays
+
+    base = load_catalog(args.catalog) if args.catalog else default_catalog()
+    overlays = getattr(args, "overlay", None) or []
+    return apply_overlays(base, load_overlays(overlays)) if overlays else base
+
+
 def _router(args: argparse.Namespace) -> Any:
     from router.api import Router
 
-    return Router(args.catalog) if args.catalog else Router()
+    return Router(_catalog(args))
 
 
 def _live(args: argparse.Namespace, router: Any) -> Any:
     from router.live import LiveState
+    from router.overlays import with_disabled
 
-    return router.live_from_environment() if args.live else LiveState.not_consulted()
+    live = router.live_from_environment() if args.live else LiveState.not_consulted()
+    return with_disabled(live, router.catalog)
 
 
 def cmd_route(args: argparse.Namespace) -> int:
@@ -80,6 +95,8 @@ def cmd_route(args: argparse.Namespace) -> int:
         print(json.dumps(result.record(), indent=1, ensure_ascii=False))
     else:
         label = args.catalog or "embedded"
+        if args.overlay:
+            label += f" + {len(args.overlay)} overlay" + ("s" if len(args.overlay) > 1 else "")
         sys.stdout.write(decision_table(result, label, args.max_rows))
     return 0 if result.selected else 3
 
@@ -106,7 +123,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
         print(json.dumps([to_node_link(f.proof) for e in found for f in e.failed], indent=1))
     else:
         if not args.live:
-            print("(live state not consulted: every offering counted as available)")
+            disabled = len(router.catalog.disabled)
+            print("(live state not consulted: every offering counted as available"
+                  + (f", except {disabled} disabled by overlays)" if disabled else ")"))
         for e in found:
             sys.stdout.write(explanation_text(e))
             if args.proof:
@@ -124,24 +143,87 @@ def cmd_policy_check(args: argparse.Namespace) -> int:
 
 
 def cmd_catalog(args: argparse.Namespace) -> int:
-    from router.render import catalog_listing
+    from router.render import offering_line
 
-    router = _router(args)
-    if args.action == "list":
-        sys.stdout.write(catalog_listing(router.catalog))
+    catalog = _catalog(args)
+    if args.catalog_command == "list":
+        print(f"{catalog.version}  {len(catalog)} offerings  source: {catalog.source}")
+        for o in catalog:
+            suffix = "  disabled" if o.id in catalog.disabled else ""
+            print(offering_line(o) + suffix)
         return 0
     if not args.id:
         raise InputError([Problem(code="cli.usage", pointer="",
                                   message="`catalog show` needs an offering id")])
-    offering = router.catalog.get(args.id)
+    offering = catalog.get(args.id)
     if offering is None:
         from router.problems import did_you_mean
 
         raise InputError([Problem(code="catalog.unknown_offering", pointer="",
                                   message=f"no offering `{args.id}`",
-                                  hint=did_you_mean(args.id, [o.id for o in router.catalog]))])
+                                  hint=did_you_mean(args.id, [o.id for o in catalog]))])
     print(json.dumps(offering.static_json(), indent=1, ensure_ascii=False))
+    if offering.id in catalog.disabled:
+        print(f"(`{offering.id}` is disabled by an overlay)", file=sys.stderr)
     return 0
+
+
+def cmd_catalog_import(args: argparse.Namespace) -> int:
+    from router.importers import import_catalog, render_catalog
+
+    result = import_catalog(args.source, args.input)
+    _write(args.output, render_catalog(result.catalog.to_json()))
+    report = result.report
+    stream = sys.stderr if args.output == "-" else sys.stdout
+    if args.report_json:
+        body = {"ok": True, "output": args.output, "version": result.catalog.version,
+                **report.to_json()}
+        print(json.dumps(body, indent=1, ensure_ascii=False), file=stream)
+    else:
+        stream.write(report.text())
+        if args.output != "-":
+            stream.write(f"wrote `{args.output}` (catalog {result.catalog.version})\n")
+    return 0
+
+
+def cmd_catalog_stats(args: argparse.Namespace) -> int:
+    from router.catalog_stats import catalog_stats, stats_text
+
+    stats = catalog_stats(_catalog(args))
+    if args.json:
+        print(json.dumps(stats.to_json(), indent=1, ensure_ascii=False))
+    else:
+        sys.stdout.write(stats_text(stats, args.top))
+    return 0
+
+
+def cmd_catalog_export(args: argparse.Namespace) -> int:
+    from router.importers import render_catalog
+    from router.overlays import export_document
+
+    _write(args.output, render_catalog(export_document(_catalog(args))))
+    return 0
+
+
+def _write(path: str, text: str) -> None:
+    """Write `text` to `path` atomically (`-` is stdout): a failure leaves the old file."""
+    if path == "-":
+        sys.stdout.write(text)
+        return
+    target = Path(path)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=target.parent or Path("."), prefix=f".{target.name}.",
+                                   suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise InputError([Problem(code="cli.unwritable", pointer="",
+                                  message=f"cannot write `{path}`: {exc.strerror}")]) from None
 
 
 def parser() -> argparse.ArgumentParser:
@@ -150,6 +232,9 @@ def parser() -> argparse.ArgumentParser:
 
     def catalog_opt(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--catalog", help="catalog JSON file (default: the embedded catalog)")
+        sp.add_argument("--overlay", action="append", default=[], metavar="FILE",
+                        help="operator overlay (JSON or TOML) applied to the catalog; "
+                             "repeat to apply several, in order")
 
     r = sub.add_parser("route", help="decide (dry run) and print the decision")
     r.add_argument("--policy", required=True)
@@ -176,12 +261,42 @@ def parser() -> argparse.ArgumentParser:
     chk.add_argument("file")
     chk.set_defaults(fn=cmd_policy_check)
 
-    c = sub.add_parser("catalog", help="the offerings in force")
-    c.add_argument("action", choices=("list", "show"))
-    c.add_argument("id", nargs="?")
-    catalog_opt(c)
-    c.set_defaults(fn=cmd_catalog)
+    c = sub.add_parser("catalog", help="the offerings in force; import, stats, export")
+    cat = c.add_subparsers(dest="catalog_command", required=True)
+    lst = cat.add_parser("list", help="one line per offering")
+    catalog_opt(lst)
+    lst.set_defaults(fn=cmd_catalog)
+    show = cat.add_parser("show", help="one offering's static attributes as JSON")
+    show.add_argument("id", nargs="?")
+    catalog_opt(show)
+    show.set_defaults(fn=cmd_catalog)
+    imp = cat.add_parser("import", help="map a LiteLLM, OpenRouter or models.dev file to a "
+                                        "catalog file")
+    imp.add_argument("--from", dest="source", required=True, choices=_importer_names(),
+                     help="the format of SOURCE")
+    imp.add_argument("input", metavar="SOURCE",
+                     help="the source file (models.dev: the TOML tree directory or api.json)")
+    imp.add_argument("-o", "--output", required=True,
+                     help="catalog file to write (`-` for stdout); written only if valid")
+    imp.add_argument("--report-json", action="store_true", help="print the report as JSON")
+    imp.set_defaults(fn=cmd_catalog_import)
+    st = cat.add_parser("stats", help="counts by provider, region, capability; prices")
+    catalog_opt(st)
+    st.add_argument("--json", action="store_true")
+    st.add_argument("--top", type=int, default=15, help="providers listed in text output")
+    st.set_defaults(fn=cmd_catalog_stats)
+    ex = cat.add_parser("export", help="write the catalog in force (overlays applied) as a "
+                                       "catalog file")
+    catalog_opt(ex)
+    ex.add_argument("-o", "--output", default="-", help="file to write (default: stdout)")
+    ex.set_defaults(fn=cmd_catalog_export)
     return p
+
+
+def _importer_names() -> list[str]:
+    from router.importers import IMPORTERS
+
+    return list(IMPORTERS)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

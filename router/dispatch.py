@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 
 from router.decide import Decision, HopCall
-from router.failures import UpstreamFailure
+from router.failures import UpstreamFailure, scrubbed
 from router.features import Request
 from router.health import HealthTracker
 from router.offerings import Offering
@@ -229,12 +229,15 @@ class Dispatcher:
                         failure = UpstreamFailure("timeout", f"{target.provider}: no answer "
                                                   f"within {fb.timeout_ms} ms")
                     latency = (self.timer() - t0) * 1000.0
+                    if failure is not None:
+                        failure = scrubbed(failure, _key(target))
                     if failure is None:
                         self.health.record(oid, "ok", latency)
                         usage = usage_of(response)
                         outcome.attempts.append(Attempt(oid, hop, retry, start, latency, "ok",
                                                         200, waited, params=params))
                         outcome.served_by, outcome.response = oid, response
+                        outcome.failure = outcome.stopped_because = None
                         outcome.usage, outcome.cost = usage, price(usage, offering)
                         return
                     self.health.record(oid, failure.kind, latency)
@@ -290,7 +293,8 @@ class Dispatcher:
             except StopAsyncIteration:
                 failure = UpstreamFailure("error", f"{pcall.endpoint.provider}: empty stream")
             if failure is not None or first is None:
-                failure = failure or UpstreamFailure("error", "empty stream")
+                failure = scrubbed(failure or UpstreamFailure("error", "empty stream"),
+                                   _key(pcall.endpoint))
                 latency = (self.timer() - t0) * 1000.0
                 self.health.record(oid, failure.kind, latency)
                 outcome.attempts.append(Attempt(oid, hop, retry, start, latency, failure.kind,
@@ -314,6 +318,8 @@ class Dispatcher:
                     failure = exc
                     chunk = None
             latency = (self.timer() - t0) * 1000.0
+            if failure is not None:
+                failure = scrubbed(failure, _key(pcall.endpoint))
             if failure is None:
                 self.health.record(oid, "ok", latency)
                 outcome.attempts.append(Attempt(oid, hop, retry, start, latency, "ok", 200,
@@ -334,6 +340,10 @@ class Dispatcher:
             outcome.usage, outcome.cost = usage, price(usage, offering)
         finally:
             await _close(source)
+
+
+def _key(endpoint: Endpoint) -> str | None:
+    return endpoint.api_key.reveal() if endpoint.api_key is not None else None
 
 
 def _wants_usage(body: Mapping[str, Any]) -> bool:

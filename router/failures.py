@@ -114,3 +114,23 @@ def from_exception(exc: BaseException, provider: str) -> UpstreamFailure:
 
 def malformed(provider: str, what: str, status: int | None = 200) -> UpstreamFailure:
     return UpstreamFailure("error", f"{provider}: malformed response ({what})", status=status)
+
+
+def scrubbed(failure: UpstreamFailure, secret: str | None) -> UpstreamFailure:
+    """The failure with every occurrence of a key removed (providers sometimes echo keys)."""
+    if not secret:
+        return failure
+    from dataclasses import replace
+
+    return replace(failure, message=failure.message.replace(secret, "***"),
+                   body=_scrub(failure.body, secret))
+
+
+def _scrub(value: Any, secret: str) -> Any:
+    if isinstance(value, str):
+        return value.replace(secret, "***")
+    if isinstance(value, list):
+        return [_scrub(v, secret) for v in value]
+    if isinstance(value, dict):
+        return {_scrub(k, secret): _scrub(v, secret) for k, v in value.items()}
+    return value

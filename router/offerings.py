@@ -11,6 +11,7 @@ import hashlib
 import json
 import math
 import re
+import urllib.parse
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -27,6 +28,7 @@ MAX_OFFERINGS = 50_000
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@/+-]{0,199}$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@/+-]{0,199}$")
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+MAX_URL_LENGTH = 2048
 
 
 class Offering(BaseModel):
@@ -47,6 +49,9 @@ class Offering(BaseModel):
     tags: tuple[str, ...] = ()
     deprecation_date: str | None = None
     api_model: str | None = Field(default=None, min_length=1, max_length=200)
+    # Extension (documented in docs/catalog.md): the base URL of an OpenAI-compatible API that
+    # serves this offering (a private deployment such as a local vLLM). Not a policy attribute.
+    base_url: str | None = Field(default=None, min_length=1, max_length=MAX_URL_LENGTH)
 
     @field_validator("input_price", "output_price", "cached_input_price", mode="before")
     @classmethod
@@ -94,6 +99,15 @@ class Offering(BaseModel):
                 raise ValueError(f"`{v}` is not an ISO date (YYYY-MM-DD)") from None
         return v
 
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, v: str | None) -> str | None:
+        if v is not None:
+            problem = base_url_problem(v)
+            if problem is not None:
+                raise ValueError(problem)
+        return v
+
     def static_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude_none=True)
 
@@ -105,14 +119,42 @@ class Offering(BaseModel):
         return value
 
 
+def base_url_problem(url: str) -> str | None:
+    """Why `url` is not an acceptable base URL (http or https, a host, no credentials, query or
+    fragment, no whitespace), or None."""
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
+        return "a base URL may not contain whitespace or control characters"
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        return f"not a valid URL: {exc}"
+    if parts.scheme not in ("http", "https"):
+        return "a base URL must start with `http://` or `https://`"
+    if not parts.hostname:
+        return "a base URL needs a host"
+    if parts.username is not None or parts.password is not None:
+        return "a base URL may not carry credentials (keys come from the environment)"
+    if parts.query or parts.fragment or url.endswith(("?", "#")):
+        return "a base URL may not have a query or fragment"
+    if port == 0:
+        return "port 0 is not a valid port"
+    return None
+
+
 @dataclass(frozen=True)
 class Catalog:
-    """A validated, immutable catalog snapshot."""
+    """A validated, immutable catalog snapshot.
+
+    `disabled` holds the ids of offerings an operator overlay disabled: they stay in the catalog
+    (so an explanation can name them) and the decision layer reads them as status `disabled`.
+    """
 
     offerings: tuple[Offering, ...]
     source: str
     version: str
     generated: Mapping[str, str] = field(default_factory=dict)
+    disabled: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_by_id", {o.id: o for o in self.offerings})
