@@ -4,8 +4,6 @@ Anthropic wire formats, scripted per test with faults; time and jitter are injec
 from __future__ import annotations
 
 import asyncio
-import json
-import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,7 +13,6 @@ from router.api import Router
 from router.completion import (
     CascadeExhausted,
     Completion,
-    CompletionStream,
     NoAdmissibleOffering,
     ProviderRejected,
 )
@@ -30,7 +27,7 @@ from tests.dispatch_support import (
     policy,
     request,
 )
-from tests.fakes import FakeProvider, delay, malformed, ok, reset, status, stream_drop
+from tests.fakes import FakeProvider, delay, malformed, ok, reset, status
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,298 @@
+"""Streaming dispatch, circuit breaker, per-hop mutations, the sync API and key hygiene —
+against real loopback servers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from router.api import Router
+from router.completion import CascadeExhausted, Completion, CompletionStream, SyncCompletionStream
+from router.health import BreakerSettings
+from tests.dispatch_support import (
+    ANTHROPIC_KEY,
+    OPENAI_KEY,
+    Clock,
+    environ,
+    make_router,
+    policy,
+    request,
+)
+from tests.fakes import FakeProvider, ok, reset, status, stream_drop, tool_call
+
+
+@pytest.fixture(scope="module")
+def servers() -> Iterator[tuple[FakeProvider, FakeProvider]]:
+    with FakeProvider(api_key=OPENAI_KEY, models=["cheap-2026", "mid"]) as oa, \
+            FakeProvider(api_key=ANTHROPIC_KEY, models=["claude-x-20260101"],
+                         style="anthropic") as an:
+        yield oa, an
+
+
+@pytest.fixture()
+def fakes(servers: tuple[FakeProvider, FakeProvider]) -> tuple[FakeProvider, FakeProvider]:
+    for fp in servers:
+        fp.clear()
+    return servers
+
+
+@pytest.fixture()
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture()
+def router(fakes: tuple[FakeProvider, FakeProvider], clock: Clock) -> Iterator[Router]:
+    r = make_router(environ(fakes[0].base_url, fakes[1].base_url), clock)
+    yield r
+    r.close()
+
+
+async def collect(router: Router, pol: list[Any], req: dict[str, Any]
+                  ) -> tuple[list[dict[str, Any]], CompletionStream]:
+    try:
+        stream = await router.complete(pol, req)
+        assert isinstance(stream, CompletionStream)
+        chunks = [c async for c in stream]
+        return chunks, stream
+    finally:
+        await router.aclose()
+
+
+def text_of(chunks: list[dict[str, Any]]) -> str:
+    return "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks
+                   if c.get("choices"))
+
+
+# -- streaming --------------------------------------------------------------------------------
+
+
+def test_stream_openai_end_to_end_with_usage_accounted(
+        router: Router, fakes: tuple[FakeProvider, FakeProvider]) -> None:
+    fakes[0].script_for("cheap-2026", ok("streamed words here", usage=(20, 6), chunks=3))
+    chunks, stream = asyncio.run(collect(router, policy(), request(stream=True)))
+    assert text_of(chunks) == "streamed words here"
+    assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
+    assert all("usage" not in c for c in chunks)  # the caller did not ask for usage
+    assert fakes[0].requests[0].json["stream_options"] == {"include_usage": True}
+    rec = stream.record()
+    assert rec["served_by"] == "openai/cheap" and rec["outcome"] == "ok"
+    assert rec["usage"]["prompt_tokens"] == 20 and rec["cost_usd"] is not None
+
+
+def test_stream_usage_chunk_passed_on_when_asked(
+        router: Router, fakes: tuple[FakeProvider, FakeProvider]) -> None:
+    fakes[0].script_for("cheap-2026", ok("a b", usage=(5, 2)))
+    chunks, _ = asyncio.run(collect(router, policy(),
+                                    request(stream=True,
+                                            stream_options={"include_usage": True})))
+    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["completion_tokens"] == 2
+
+
+def test_stream_fails_over_before_the_first_chunk(
+        router: Router, fakes: tuple[FakeProvider, FakeProvider]) -> None:
+    oa, an = fakes
+    oa.script_for("cheap-2026", status(500))
+    oa.script_for("mid", reset())
+    an.script_for("claude-x-20260101",
+                  ok("from claude", usage=(9, 3), tool_calls=[tool_call("lookup", {"q": 1})]))
+    chunks, stream = asyncio.run(collect(router, policy(), request(stream=True)))
+    rec = stream.record()
+    assert [(a["offering"], a["outcome"]) for a in rec["attempts"]] == [
+        ("openai/cheap", "error"), ("openai/mid", "error"), ("anthropic/claude", "ok")]
+    assert text_of(chunks) == "from claude"
+    calls = [tc for c in chunks if c.get("choices")
+             for tc in c["choices"][0]["delta"].get("tool_calls") or []]
+    assert calls[0]["function"]["name"] == "lookup"
+    args = "".join(tc["function"].get("arguments") or "" for tc in calls)
+    assert json.loads(args) == {"q": 1}
+    assert chunks[-1]["choices"][0]["finish_reason"] == "tool_calls"
+    assert rec["usage"]["prompt_tokens"] == 9 and rec["usage"]["completion_tokens"] == 3
+
+
+def test_stream_drop_after_first_chunk_ends_with_an_error_event_and_no_failover(
+        router: Router, fakes: tuple[FakeProvider, FakeProvider]) -> None:
+    fakes[0].script_for("cheap-2026", stream_drop(after_chunks=2, text="one two three four"))
+    chunks, stream = asyncio.run(collect(router, policy(), request(stream=True)))
+    assert chunks[-1]["error"]["code"] == "error"
+    assert "after the stream had started" in chunks[-1]["error"]["message"]
+    assert text_of(chunks[:-1])  # the caller got the first chunks
+    rec = stream.record()
+    assert [(a["offering"], a["outcome"]) for a in rec["attempts"]] == [
+        ("openai/cheap", "error")]
+    assert rec["outcome"] == "failed" and rec["served_by"] == "openai/cheap"
+    assert rec["attempts"][0]["detail"].startswith("after the first chunk")
+    assert len(fakes[0].requests) == 1  # no failover once bytes reached the caller
+
+
+def test_stream_every_hop_failing_raises_with_the_hops(
+        router: Router, fakes: tuple[FakeProvider, FakeProvider]) -> None:
+    oa, an = fakes
+    oa.script_for("cheap-2026", status(503))
+    oa.script_for("mid", status(500))
+    an.script_for("claude-x-20260101", status(529))
+    with pytest.raises(CascadeExhausted) as info:
+        asyncio.run(collect(router, policy(), request(stream=True)))
+    assert [a["status"] for a in info.value.record["attempts"]] == [503, 500, 529]
+
+
+# -- circuit breaker --------------------------------------------------------------------------
+
+
+def test_circuit_opens_after_three_failures_shows_in_explain_and_recovers(
+        fakes: tuple[FakeProvider, FakeProvider], clock: Clock) -> None:
+    oa, _ = fakes
+    router = make_router(environ(oa.base_url, fakes[1].base_url), clock,
+                         breaker=BreakerSettings(failure_threshold=3, cooldown_s=60))
+    pol = policy(cascade=1)
+    for _ in range(3):
+        oa.script_for("cheap-2026", status(500))
+        done = router.complete_sync(pol, request())
+        assert isinstance(done, Completion) and done.served_by == "openai/mid"
+    live = router.live()
+    assert live.of("openai/cheap").status == "circuit_open"
+    why = router.explain(pol, "openai/cheap", request(), live)[0]
+    reasons = [f.reason for f in why.failed]
+    assert any("circuit open until 12:01:00 after 3 failures" in r for r in reasons), reasons
+    # while open, the offering is not admissible: never called, not even as a fallback
+    before = len([r for r in oa.requests if r.json["model"] == "cheap-2026"])
+    done = router.complete_sync(pol, request())
+    assert isinstance(done, Completion)
+    rec = done.record()
+    assert rec["served_by"] == "openai/mid" and "openai/cheap" in rec["rejected"]
+    assert len([r for r in oa.requests if r.json["model"] == "cheap-2026"]) == before
+    # after the cool-down a probe goes out; success closes the circuit
+    clock.advance(61)
+    assert router.live().of("openai/cheap").status == "available"
+    done = router.complete_sync(pol, request())
+    assert isinstance(done, Completion) and done.served_by == "openai/cheap"
+    values = router.live().of("openai/cheap")
+    assert values.status == "available" and values.error_rate == pytest.approx(3 / 4)
+    router.close()
+
+
+def test_half_open_probe_failure_reopens(fakes: tuple[FakeProvider, FakeProvider],
+                                         clock: Clock) -> None:
+    oa, _ = fakes
+    router = make_router(environ(oa.base_url, fakes[1].base_url), clock,
+                         breaker=BreakerSettings(failure_threshold=2, cooldown_s=10))
+    oa.script_for("cheap-2026", status(500), status(500), status(500))
+    pol = policy(cascade=1)
+    router.complete_sync(pol, request())
+    router.complete_sync(pol, request())
+    assert router.live().of("openai/cheap").status == "circuit_open"
+    clock.advance(11)
+    done = router.complete_sync(pol, request())  # the probe fails, mid answers
+    assert isinstance(done, Completion)
+    assert [a["outcome"] for a in done.record()["attempts"]] == ["error", "ok"]
+    assert router.live().of("openai/cheap").status == "circuit_open"
+    router.close()
+
+
+def test_bad_requests_do_not_open_the_circuit(fakes: tuple[FakeProvider, FakeProvider],
+                                               clock: Clock) -> None:
+    oa, _ = fakes
+    router = make_router(environ(oa.base_url, fakes[1].base_url), clock)
+    from router.completion import ProviderRejected
+    for _ in range(4):
+        oa.script_for("cheap-2026", status(422))
+        with pytest.raises(ProviderRejected):
+            router.complete_sync(policy(), request())
+    assert router.live().of("openai/cheap").status == "available"
+    router.close()
+
+
+# -- mutations per hop ------------------------------------------------------------------------
+
+
+def test_clamp_max_tokens_uses_each_hops_own_limit(
+        router: Router, fakes: tuple[FakeProvider, FakeProvider]) -> None:
+    oa, an = fakes
+    oa.script_for("cheap-2026", status(500))
+    oa.script_for("mid", status(500))
+    pol = policy(mutate=[["clamp_max_tokens"], ["default", "temperature", 0.3]])
+    done = router.complete_sync(pol, request(max_tokens=5000))
+    assert isinstance(done, Completion)
+    sent = [r.json for r in oa.requests] + [r.json for r in an.requests]
+    assert [s["max_tokens"] for s in sent] == [1000, 2000, 5000]
+    assert [s["temperature"] for s in sent] == [0.3, 0.3, 0.3]
+    rec = done.record()
+    assert [a["params"]["max_tokens"] for a in rec["attempts"]] == [1000, 2000, 5000]
+
+
+def test_clamp_writes_the_field_the_request_used_and_defaults_do_not_override(
+        router: Router, fakes: tuple[FakeProvider, FakeProvider]) -> None:
+    pol = policy(mutate=[["clamp_max_tokens"], ["default", "temperature", 0.3]])
+    done = router.complete_sync(pol, request(max_completion_tokens=5000, temperature=0.9))
+    assert isinstance(done, Completion)
+    sent = fakes[0].requests[0].json
+    assert sent["max_completion_tokens"] == 1000 and "max_tokens" not in sent
+    assert sent["temperature"] == 0.9
+    assert done.record()["attempts"][0]["params"] == {"max_completion_tokens": 1000}
+
+
+# -- sync API ---------------------------------------------------------------------------------
+
+
+def test_complete_sync_streams(router: Router, fakes: tuple[FakeProvider, FakeProvider]) -> None:
+    fakes[0].script_for("cheap-2026", ok("sync stream", chunks=2))
+    stream = router.complete_sync(policy(), request(stream=True))
+    assert isinstance(stream, SyncCompletionStream)
+    chunks = list(stream)
+    assert text_of(chunks) == "sync stream"
+    assert stream.record()["outcome"] == "ok"
+
+
+def test_concurrent_calls_share_the_pool(router: Router,
+                                         fakes: tuple[FakeProvider, FakeProvider]) -> None:
+    async def many() -> list[Any]:
+        try:
+            return await asyncio.gather(*(router.complete(policy(), request())
+                                          for _ in range(50)))
+        finally:
+            await router.aclose()
+
+    opened = fakes[0].connections_opened
+    results = asyncio.run(many())
+    assert all(isinstance(r, Completion) and r.served_by == "openai/cheap" for r in results)
+    assert len({r.trace_id for r in results}) == 50
+    assert fakes[0].connections_opened - opened <= 50
+    assert len(fakes[0].requests) == 50
+
+
+# -- keys never leak --------------------------------------------------------------------------
+
+
+def test_keys_never_appear_in_records_logs_or_errors(
+        fakes: tuple[FakeProvider, FakeProvider], clock: Clock,
+        caplog: pytest.LogCaptureFixture) -> None:
+    oa, an = fakes
+    router = make_router(environ(oa.base_url, an.base_url), clock)
+    caplog.set_level(logging.DEBUG)
+    texts: list[str] = []
+    # a provider that echoes the key back in its error body
+    oa.script_for("cheap-2026", status(500, message=f"bad key {OPENAI_KEY}"))
+    oa.script_for("mid", status(401, message=f"Incorrect API key provided: {OPENAI_KEY}"))
+    from router.completion import ProviderRejected
+    with pytest.raises(ProviderRejected) as info:
+        router.complete_sync(policy(), request())
+    exc = info.value
+    assert exc.status == 401
+    texts += [str(exc), repr(exc), json.dumps(exc.record), json.dumps(exc.to_json())]
+    an.script_for("claude-x-20260101", ok("fine"))
+    oa.script_for("cheap-2026", status(500))
+    oa.script_for("mid", status(500))
+    done = router.complete_sync(policy(), request())
+    assert isinstance(done, Completion)
+    texts += [json.dumps(done.record(proofs=True)), repr(done), repr(router.live()),
+              repr(router.endpoint(router.catalog.get("openai/cheap")))]  # type: ignore[arg-type]
+    texts += [r.getMessage() for r in caplog.records]
+    blob = "\n".join(texts)
+    assert "openai/mid" in blob and "***" in blob  # the echoed key was replaced
+    assert OPENAI_KEY not in blob and ANTHROPIC_KEY not in blob
+    router.close()
