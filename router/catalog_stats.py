@@ -143,7 +143,8 @@ def stats_text(stats: CatalogStats, top: int = 15) -> str:
     lines += [f"  {name:<32}{n:>6}" for name, n in providers[:top]]
     if len(providers) > top:
         rest = sum(n for _, n in providers[top:])
-        lines.append(f"  … {len(providers) - top} more providers{'':<9}{rest:>6}")
+        label = f"… {len(providers) - top} more providers"
+        lines.append(f"  {label:<32}{rest:>6}")
     lines.append("")
     lines.append(f"by region ({len(stats.by_region)}):")
     lines += [f"  {name:<32}{n:>6}" for name, n in _ordered(stats.by_region).items()]

@@ -357,6 +357,15 @@ def _tag(by_id: dict[str, Offering], oid: str, tags: list[str], pointer: str, wh
 # --------------------------------------------------------------------------- consumers
 
 
+def disabled_values(catalog: Catalog) -> dict[str, LiveValues]:
+    """Live values for the offerings the catalog's overlays disabled (status `disabled`); put
+    them in front of any other live source (keys, circuits, observations)."""
+    return {oid: _DISABLED for oid in sorted(catalog.disabled)}
+
+
+_DISABLED = LiveValues(status="disabled", reason="disabled by an operator overlay")
+
+
 def with_disabled(live: LiveState, catalog: Catalog) -> LiveState:
     """`live` with every offering the catalog's overlays disabled set to status `disabled`.
 
@@ -365,10 +374,7 @@ def with_disabled(live: LiveState, catalog: Catalog) -> LiveState:
     """
     if not catalog.disabled:
         return live
-    values = dict(live.values)
-    for oid in catalog.disabled:
-        values[oid] = LiveValues(status="disabled", reason="disabled by an operator overlay")
-    return LiveState(values, consulted=live.consulted)
+    return LiveState({**live.values, **disabled_values(catalog)}, consulted=live.consulted)
 
 
 def export_document(catalog: Catalog) -> dict[str, Any]:

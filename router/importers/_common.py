@@ -107,8 +107,16 @@ def read_source(path: Path, limit: int = MAX_CATALOG_BYTES) -> bytes:
         if size > limit:
             raise CatalogError([problem("import.too_large", "",
                                         f"`{path}` is {size} bytes; the limit is {limit}")])
+        chunks: list[bytes] = []
+        total = 0
         with path.open("rb") as handle:
-            return handle.read(limit + 1)
+            while chunk := handle.read(min(size + 1, 1 << 20)):
+                total += len(chunk)
+                if total > limit:  # it grew after the size check
+                    raise CatalogError([problem("import.too_large", "",
+                                                f"`{path}` is over {limit} bytes")])
+                chunks.append(chunk)
+        return b"".join(chunks)
     except OSError as exc:
         raise CatalogError([problem("import.unreadable", "",
                                     f"cannot read `{path}`: {exc.strerror}")]) from None
@@ -149,8 +157,25 @@ def pointer(*tokens: str | int) -> str:
 
 
 def bad_value(ptr: str, label: str, field_name: str, expected: str, value: Any) -> Problem:
+    hint = None
+    if isinstance(value, str) and "number" in expected:
+        try:
+            float(value)
+            hint = "write the number without quotes"
+        except ValueError:
+            pass
     return problem("import.invalid_value", ptr,
-                   f"{label}: field `{field_name}`: expected {expected}, got `{quote(value)}`")
+                   f"{label}: field `{field_name}`: expected {expected}, got `{shown(value)}`",
+                   hint)
+
+
+def shown(value: Any) -> str:
+    """A source value as it appears in the source (JSON-like), cut to one short line."""
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return quote(text)
 
 
 def check_number(value: Any, ptr: str, label: str, name: str,

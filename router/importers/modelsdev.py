@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import ipaddress
 import os
 import tomllib
-import urllib.parse
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -71,6 +69,8 @@ for _provider, _directories in MODELS_DEV_PROVIDERS.items():
     for _directory in _directories:
         if _directory != "ollama-cloud":
             PROVIDER_OF_DIRECTORY.setdefault(_directory, _provider)
+# models.dev providers that run on the user's machine: their 0 prices are genuine.
+LOCAL_RUNTIMES: Final = frozenset({"lmstudio", "atomic-chat"})
 MODALITY_CAPABILITIES: Final = {"image": "vision", "pdf": "pdf_input", "audio": "audio_input"}
 MAX_BASE_DEPTH: Final = 16
 
@@ -117,13 +117,13 @@ class ModelsDev:
                                       for k, v in self.provider_models(directory).items()}
         return self._index[directory]
 
-    def parse(self, rel: str) -> JsonObj:
+    def parse(self, rel: str, ptr: str = "") -> JsonObj:
         """One file parsed (a fresh copy; the parse is cached)."""
         if rel not in self._parsed:
             try:
                 self._parsed[rel] = tomllib.loads(self.files[rel].decode("utf-8"))
             except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-                raise CatalogError([problem("import.invalid_toml", "",
+                raise CatalogError([problem("import.invalid_toml", ptr,
                                             f"`{rel}` is not valid TOML: {exc}")]) from None
         return copy.deepcopy(self._parsed[rel])
 
@@ -131,7 +131,7 @@ class ModelsDev:
         """Parse one provider model file and apply `base_model` inheritance (chains followed;
         a cycle, a missing base or a chain deeper than 16 raises `CatalogError`)."""
         chain = [rel]
-        entry = self.parse(rel)
+        entry = self.parse(rel, ptr)
         layers = [entry]
         while "base_model" in layers[-1]:
             name = layers[-1]["base_model"]
@@ -151,7 +151,7 @@ class ModelsDev:
                 raise CatalogError([problem("import.base_model_depth", ptr + "/base_model",
                                             f"`base_model` chain longer than {MAX_BASE_DEPTH}")])
             chain.append(base_rel)
-            layers.append(self.parse(base_rel))
+            layers.append(self.parse(base_rel, ptr + "/base_model"))
         merged = layers.pop()
         while layers:
             top = layers.pop()
@@ -287,7 +287,6 @@ class _Entry:
     model_id: str  # models.dev model id (the provider's API name)
     ptr: str  # `/<provider>/models/<model id>` (the same in the tree and in api.json)
     label: str  # what messages call it (file path or api.json location)
-    provider_info: JsonObj
 
 
 def model_problems(md: JsonObj, entry: _Entry) -> list[Problem]:
@@ -328,23 +327,13 @@ def check_model(md: JsonObj, model_id: str) -> None:
         raise Skip("no_token_data")
 
 
-def is_local(provider_info: JsonObj) -> bool:
-    """Whether the provider's API is on this machine (a local runtime: its 0 prices are real)."""
-    api = provider_info.get("api")
-    if not isinstance(api, str):
-        return False
-    try:
-        host = urllib.parse.urlsplit(api).hostname
-    except ValueError:
-        return False
-    if host is None:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+def is_local(directory: str) -> bool:
+    """Whether a models.dev provider is a runtime on the user's machine (its 0 prices are real).
+
+    An explicit list: a loopback `api` URL is not enough (Privatemode's is a local proxy of a
+    paid service).
+    """
+    return directory in LOCAL_RUNTIMES
 
 
 def md_offering(route: Route, md: JsonObj, free: bool, counts: Counter[str]) -> JsonObj:
@@ -378,11 +367,8 @@ def completeness(md: JsonObj) -> int:
 def _tree_entries(md: ModelsDev) -> Iterator[tuple[_Entry, str]]:
     """(entry, relative path) of every provider model file in the tree."""
     for directory in md.directories():
-        info_rel = f"providers/{directory}/provider.toml"
-        info = md.parse(info_rel) if info_rel in md.files else {}
         for model_id, rel in sorted(md.provider_models(directory).items()):
-            yield _Entry(directory, model_id, pointer(directory, "models", model_id), rel,
-                         info), rel
+            yield _Entry(directory, model_id, pointer(directory, "models", model_id), rel), rel
 
 
 def _api_entries(data: object, where: str) -> Iterator[tuple[_Entry, JsonObj]]:
@@ -399,15 +385,13 @@ def _api_entries(data: object, where: str) -> Iterator[tuple[_Entry, JsonObj]]:
             problems.append(problem("import.shape", pointer(directory, "models"),
                                     f"`{where}`: provider `{directory}` has no `models` object"))
             continue
-        provider_info = {k: v for k, v in info.items() if k != "models"}
         for model_id, model in models.items():
             ptr = pointer(directory, "models", model_id)
             if not isinstance(model, dict):
                 problems.append(problem("import.shape", ptr,
                                         f"`{where}`: model `{model_id}` is not an object"))
                 continue
-            found.append((_Entry(directory, model_id, ptr, f"{where}#{ptr}", provider_info),
-                          model))
+            found.append((_Entry(directory, model_id, ptr, f"{where}#{ptr}"), model))
             if len(found) > MAX_SOURCE_ENTRIES:
                 raise CatalogError([problem("import.too_large", "",
                                             f"`{where}`: over {MAX_SOURCE_ENTRIES} models")])
@@ -451,7 +435,7 @@ def _map_all(entries: list[tuple[_Entry, JsonObj]], skipped: Counter[str],
         skipped["duplicate_id"] += len(group) - 1
         if len({_token_prices(g[-1]) for g in group}) > 1:
             conflicts.append(oid)
-        free = is_free(route) or is_local(entry.provider_info)
+        free = is_free(route) or is_local(entry.directory)
         offerings.append((entry.ptr, md_offering(route, md, free, counts)))
         index = end
     return offerings
