@@ -14,11 +14,20 @@ import datetime as dt
 import json
 import os
 import random
+import signal
 import threading
 import time
 import uuid
 from collections import ChainMap, OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,15 +45,20 @@ from router.completion import (
 )
 from router.decide import Decider, Decision
 from router.derive import Derivation, DerivationCache
+from router.discovery import Discovery, discover
 from router.dispatch import Dispatcher, DispatchSettings, Outcome
 from router.explain import Explanation, explain_offering
 from router.features import Request, RequestFeatures, parse_request
 from router.health import BreakerSettings, HealthTracker
 from router.live import LiveState, LiveValues, from_environment
-from router.offerings import Catalog, Offering, default_catalog, load_catalog
+from router.offerings import Catalog, Offering
+from router.overlays import disabled_values, with_disabled
+from router.pool import DEFAULT_SHARDS, ClientPool
+from router.problems import RefusedError
 from router.providers.base import Endpoint
 from router.providers.registry import Unreachable, resolve
 from router.record import to_record
+from router.refresh import CatalogSource, ReloadReport, Watcher, refused_report, source_of
 from router.terms import Policy
 
 Clock = Callable[[], dt.datetime]
@@ -101,6 +115,7 @@ class Router:
     """
 
     def __init__(self, catalog: Catalog | str | Path | None = None, *,
+                 overlays: Sequence[str | Path] = (),
                  clock: Clock = utc_now, trace_ids: Callable[[], str] = new_trace_id,
                  environ: Mapping[str, str] | None = None,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -108,38 +123,51 @@ class Router:
                  timer: Callable[[], float] = time.perf_counter,
                  breaker: BreakerSettings | None = None,
                  dispatch: DispatchSettings | None = None,
-                 max_connections: int = MAX_CONNECTIONS) -> None:
-        if catalog is None:
-            catalog = default_catalog()
-        elif not isinstance(catalog, Catalog):
-            catalog = load_catalog(catalog)
-        self.catalog = catalog
+                 max_connections: int = MAX_CONNECTIONS,
+                 pool_shards: int = DEFAULT_SHARDS) -> None:
+        self.source: CatalogSource | None = None
+        if isinstance(catalog, Catalog):
+            if overlays:
+                from router.overlays import apply_overlays, load_overlays
+                catalog = apply_overlays(catalog, load_overlays(overlays))
+        else:
+            self.source = source_of(catalog, overlays)
+            catalog = self.source.load()
+        self.catalog = catalog  # swapped whole by `reload`; read once per decision
         self.clock = clock
         self.trace_ids = trace_ids
         self.cache = DerivationCache()
         self._deciders: OrderedDict[tuple[str, str, str], Decider] = OrderedDict()
+        self._registered: dict[str, Policy] = {}
         self.environ: dict[str, str] = dict(os.environ if environ is None else environ)
         self.health = HealthTracker(clock, breaker)
         self.dispatcher = Dispatcher(self.endpoint, self.health, clock, sleep=sleep, rng=rng,
                                      timer=timer, settings=dispatch)
         self.max_connections = max_connections
-        self._unreachable: tuple[str, LiveState] | None = None
-        self._clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
+        self.pool_shards = pool_shards
+        self.discovered: Discovery | None = None
+        self._unreachable: tuple[str, dict[str, LiveValues]] | None = None
+        self._clients: dict[asyncio.AbstractEventLoop, ClientPool] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._reload_lock = threading.Lock()
+        self._watcher: Watcher | None = None
 
     def register(self, policy: PolicyInput) -> Policy:
-        """Admit a policy and start deriving it in the background."""
+        """Admit a policy and start deriving it in the background; a catalog reload derives
+        every registered policy before the new version serves."""
         p = as_policy(policy)
+        with self._lock:
+            self._registered[p.hash] = p
         self.cache.prefetch(p, self.catalog)
         return p
 
-    def derivation(self, policy: PolicyInput) -> Derivation:
-        return self.cache.get(as_policy(policy), self.catalog)
+    def derivation(self, policy: PolicyInput, catalog: Catalog | None = None) -> Derivation:
+        return self.cache.get(as_policy(policy), catalog or self.catalog)
 
-    def decider(self, policy: PolicyInput) -> Decider:
-        d = self.derivation(policy)
+    def decider(self, policy: PolicyInput, catalog: Catalog | None = None) -> Decider:
+        d = self.derivation(policy, catalog)
         with self._lock:
             decider = self._deciders.get(d.key)
             if decider is None:
@@ -151,14 +179,16 @@ class Router:
             return decider
 
     def live_from_environment(self, environ: Mapping[str, str] | None = None) -> LiveState:
-        return from_environment(self.catalog, environ)
+        return with_disabled(from_environment(self.catalog, environ), self.catalog)
 
     def route(self, policy: PolicyInput, request: Mapping[str, Any] | RequestFeatures,
               live: LiveState | None = None) -> RouteResult:
-        """A dry-run decision (no provider is called)."""
+        """A dry-run decision (no provider is called). Offerings disabled by an overlay are
+        `disabled` whether or not live state is given."""
+        catalog = self.catalog
         features = as_features(request)
-        decision = self.decider(policy).decide(features, live or LiveState.not_consulted(),
-                                               self.clock())
+        state = with_disabled(live or LiveState.not_consulted(), catalog)
+        decision = self.decider(policy, catalog).decide(features, state, self.clock())
         return RouteResult(decision, self.trace_ids())
 
     def explain(self, policy: PolicyInput, offering: str,
@@ -173,36 +203,109 @@ class Router:
 
     def endpoint(self, offering: Offering) -> Endpoint | Unreachable:
         """Where an offering is called and with which key (or why it cannot be)."""
-        return resolve(offering.provider, self.environ, getattr(offering, "base_url", None))
+        return resolve(offering.provider, self.environ, offering.base_url)
 
-    def live(self) -> LiveState:
-        """The live state a dispatch decides on: keys and adapters (`no_key`, `unsupported`),
-        open circuits, observed latency and error rate."""
+    def live(self, catalog: Catalog | None = None) -> LiveState:
+        """The live state a dispatch decides on, first match wins: `disabled` by an overlay,
+        `no_key` / `unsupported` (keys, adapters), `not_entitled` (discovery), `circuit_open`;
+        then observed latency and error rate."""
+        catalog = catalog or self.catalog
         cached = self._unreachable
-        if cached is None or cached[0] != self.catalog.version:
-            cached = (self.catalog.version, from_environment(self.catalog, self.environ))
-            self._unreachable = cached
+        if cached is None or cached[0] != catalog.version:
+            static = {**from_environment(catalog, self.environ).values,
+                      **disabled_values(catalog)}
+            cached = self._unreachable = (catalog.version, static)
         observed = self.health.snapshot(self.health.observed())
-        values: Mapping[str, LiveValues] = ChainMap(dict(cached[1].values), observed)
+        entitled = self.discovered.values if self.discovered is not None else {}
+        values: Mapping[str, LiveValues] = ChainMap(cached[1], entitled, observed)
         return LiveState(values, consulted=True)
+
+    # -- catalog refresh --------------------------------------------------------------------
+
+    def reload(self) -> ReloadReport:
+        """Re-read the catalog and overlay files; derive every registered policy for the new
+        version (on the derivation worker), then swap it in. A refused file changes nothing:
+        the report lists its problems."""
+        if self.source is None:
+            raise ValueError("this router was given a Catalog object: there are no files to "
+                             "reload (pass a path, or None for the embedded catalog)")
+        with self._reload_lock:
+            started = time.perf_counter()
+            current = self.catalog
+            try:
+                new = self.source.load()
+            except RefusedError as exc:
+                return refused_report(current, exc)
+            if new.version == current.version:
+                return ReloadReport(False, current.version, current.version)
+            with self._lock:
+                policies = list(self._registered.values())
+            futures = [self.cache.prefetch(p, new) for p in policies]
+            for f in futures:
+                f.result()
+            self.catalog = new
+            return ReloadReport(True, current.version, new.version, len(policies),
+                                time.perf_counter() - started)
+
+    def reload_in_background(self) -> Future[ReloadReport]:
+        future: Future[ReloadReport] = Future()
+
+        def run() -> None:
+            try:
+                future.set_result(self.reload())
+            except BaseException as exc:  # handed to whoever waits on the future
+                future.set_exception(exc)
+
+        threading.Thread(target=run, name="catalog-reload", daemon=True).start()
+        return future
+
+    def watch(self, interval_s: float = 2.0) -> Watcher:
+        """Reload whenever the catalog or an overlay file changes (polled every `interval_s`)."""
+        if self.source is None:
+            raise ValueError("this router was given a Catalog object: there are no files to watch")
+        if self._watcher is not None:
+            self._watcher.stop()
+        self._watcher = Watcher(self.source, self.reload, interval_s).start()
+        return self._watcher
+
+    def reload_on_sighup(self) -> None:
+        """In a process that owns SIGHUP (call from the main thread): reload on SIGHUP."""
+        signal.signal(signal.SIGHUP, lambda _sig, _frame: self.reload_in_background())
+
+    # -- discovery --------------------------------------------------------------------------
+
+    async def discover(self, providers: Iterable[str] | None = None,
+                       timeout_s: float = 10.0) -> Discovery:
+        """Ask each provider with a key which models it may use; the rest become
+        `not_entitled` in `live()` (until the next discovery)."""
+        result = await discover(self.catalog, self.endpoint, self._client(), self.clock(),
+                                timeout_s, providers)
+        if self.discovered is not None and providers is not None:
+            wanted = set(providers)
+            kept = {oid: v for oid, v in self.discovered.values.items()
+                    if (o := self.catalog.get(oid)) is not None and o.provider not in wanted}
+            result = Discovery(result.at, {**kept, **result.values}, result.endpoints)
+        self.discovered = result
+        return result
+
+    def discover_sync(self, providers: Iterable[str] | None = None,
+                      timeout_s: float = 10.0) -> Discovery:
+        return self._submit(self.discover(providers, timeout_s)).result()
 
     # -- dispatch ---------------------------------------------------------------------------
 
-    async def _decider_async(self, policy: PolicyInput) -> Decider:
+    async def _decider_async(self, policy: PolicyInput, catalog: Catalog) -> Decider:
         p = as_policy(policy)
-        if self.cache.peek(p, self.catalog) is None:
-            await asyncio.wrap_future(self.cache.prefetch(p, self.catalog))
-        return self.decider(p)
+        if self.cache.peek(p, catalog) is None:
+            await asyncio.wrap_future(self.cache.prefetch(p, catalog))
+        return self.decider(p, catalog)
 
     def _client(self) -> httpx.AsyncClient:
         loop = asyncio.get_running_loop()
-        client = self._clients.get(loop)
-        if client is None or client.is_closed:
-            limits = httpx.Limits(max_connections=self.max_connections,
-                                  max_keepalive_connections=self.max_connections)
-            client = httpx.AsyncClient(limits=limits, follow_redirects=False, trust_env=False)
-            self._clients[loop] = client
-        return client
+        pool = self._clients.get(loop)
+        if pool is None or pool.is_closed:
+            pool = self._clients[loop] = ClientPool(self.max_connections, self.pool_shards)
+        return pool.client()
 
     async def complete(self, policy: PolicyInput,
                        request: Mapping[str, Any]) -> Completion | CompletionStream:
@@ -212,8 +315,9 @@ class Router:
         `RequestError`/`PolicyError` for bad input, `NoAdmissibleOffering` when nothing passes
         the filters, `ProviderRejected` for a provider's 4xx, `CascadeExhausted` otherwise."""
         parsed = request if isinstance(request, Request) else parse_request(dict(request))
-        decider = await self._decider_async(policy)
-        decision = decider.decide(parsed.features, self.live(), self.clock())
+        catalog = self.catalog
+        decider = await self._decider_async(policy, catalog)
+        decision = decider.decide(parsed.features, self.live(catalog), self.clock())
         trace_id = self.trace_ids()
         if decision.selected is None:
             raise no_admissible(decision, trace_id)
@@ -252,11 +356,13 @@ class Router:
 
     async def aclose(self) -> None:
         """Close the HTTP client of the running loop."""
-        client = self._clients.pop(asyncio.get_running_loop(), None)
-        if client is not None:
-            await client.aclose()
+        pool = self._clients.pop(asyncio.get_running_loop(), None)
+        if pool is not None:
+            await pool.aclose()
 
     def close(self) -> None:
+        if self._watcher is not None:
+            self._watcher.stop()
         if self._loop is not None:
             loop = self._loop
             self._submit(self.aclose()).result()
