@@ -111,7 +111,6 @@ def measure(base_url: str, stream: bool) -> dict[str, float]:
                 if stream:
                     async for _ in result:  # type: ignore[union-attr]
                         pass
-                result.record(proofs=False)
 
             s1 = await _rounds(direct_single)
             d = await _rounds(direct)

@@ -18,7 +18,7 @@ import signal
 import threading
 import time
 import uuid
-from collections import ChainMap, OrderedDict
+from collections import OrderedDict
 from collections.abc import (
     AsyncIterator,
     Awaitable,
@@ -50,7 +50,7 @@ from router.dispatch import Dispatcher, DispatchSettings, Outcome
 from router.explain import Explanation, explain_offering
 from router.features import Request, RequestFeatures, parse_request
 from router.health import BreakerSettings, HealthTracker
-from router.live import LiveState, LiveValues, from_environment
+from router.live import Layered, LiveState, LiveValues, from_environment
 from router.offerings import Catalog, Offering
 from router.overlays import disabled_values, with_disabled
 from router.pool import DEFAULT_SHARDS, ClientPool
@@ -217,8 +217,7 @@ class Router:
             cached = self._unreachable = (catalog.version, static)
         observed = self.health.snapshot(self.health.observed())
         entitled = self.discovered.values if self.discovered is not None else {}
-        values: Mapping[str, LiveValues] = ChainMap(cached[1], entitled, observed)
-        return LiveState(values, consulted=True)
+        return LiveState(Layered(cached[1], entitled, observed), consulted=True)
 
     # -- catalog refresh --------------------------------------------------------------------
 

@@ -63,9 +63,15 @@ class Decision:
             return self.late_rejected.get(offering_id, ())
         o = d.catalog.get(offering_id)
         assert o is not None
+        static, residual = self.evaluator.split(offering_id)
+        if not residual:
+            return static
         truth = self.evaluator.truth
-        return tuple(n.pointer for n in d.top_nodes
-                     if truth(n.pointer, o, self.context) in ("F", "U"))
+        late = [p for p in residual if truth(p, o, self.context) in ("F", "U")]
+        if not late:
+            return static
+        order = self.evaluator.top_order
+        return tuple(sorted((*static, *late), key=order.__getitem__))
 
     def rejected_ids(self) -> list[str]:
         return sorted(set(self.derivation.rejected) | set(self.late_rejected))
@@ -87,24 +93,10 @@ class Decider:
     def decide(self, features: RequestFeatures, live: LiveState, at: dt.datetime) -> Decision:
         ctx = Context(features, live, at)
         truth = self.evaluator.truth
-        needs = features.need_set()
-        tokens = features.input_tokens
         survivors: list[Offering] = []
         late: dict[str, tuple[str, ...]] = {}
         for o, residual in self.candidates:
-            failed: list[str] = []
-            for ptr in residual:
-                if ptr == "builtin:status_available":
-                    ok = live.of(o.id).status == "available"
-                elif ptr == "builtin:capabilities_cover_needs":
-                    caps = o.capabilities
-                    ok = caps is not None and needs.issubset(caps)
-                elif ptr == "builtin:context_fits_input":
-                    ok = o.context_window is not None and o.context_window >= tokens
-                else:
-                    ok = truth(ptr, o, ctx) == "T"
-                if not ok:
-                    failed.append(ptr)
+            failed = [ptr for ptr in residual if truth(ptr, o, ctx) != "T"]
             if failed:
                 late[o.id] = tuple(failed)
             else:

@@ -8,6 +8,7 @@ clauses `decide` finishes per request.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections import OrderedDict
@@ -41,7 +42,7 @@ class Derivation:
     def key(self) -> tuple[str, str, str]:
         return (self.policy.hash, self.catalog.version, self.ruleset_version)
 
-    @property
+    @functools.cached_property
     def top_nodes(self) -> tuple[Node, ...]:
         return tuple(n for n in self.program.nodes if n.top)
 

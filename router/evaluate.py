@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from router.attributes import ATTRIBUTES, Source
 from router.derive import Derivation
@@ -67,12 +68,33 @@ class Evaluator:
     def __init__(self, derivation: Derivation) -> None:
         self.d = derivation
         self.nodes = {n.pointer: n for n in derivation.program.nodes}
+        # Request-independent results memoised per derivation (records, explain).
+        self.memo: dict[tuple[Any, ...], Any] = {}
+        self.top_order = {n.pointer: i for i, n in enumerate(derivation.top_nodes)}
+
+    def split(self, offering_id: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(top clauses the derivation failed, top clauses left residual) for an offering."""
+        key = ("split", offering_id, False)
+        found = self.memo.get(key)
+        if found is None:
+            failed = []
+            residual = []
+            for n in self.d.top_nodes:
+                truth = self.d.verdicts[n.pointer][offering_id][0]
+                if truth == "R":
+                    residual.append(n.pointer)
+                elif truth != "T":
+                    failed.append(n.pointer)
+            found = self.memo[key] = (tuple(failed), tuple(residual))
+        return found
 
     def truth(self, pointer: str, o: Offering, ctx: Context) -> str:
         """The node's final truth for this request (T, F or U)."""
         derived = self.d.verdicts[pointer][o.id][0]
         if derived != "R":
             return derived
+        if pointer in _BUILTIN_FAST:
+            return "T" if _BUILTIN_FAST[pointer](o, ctx) else "F"
         node = self.nodes[pointer]
         clause = node.clause
         if isinstance(clause, Not | PredNot):
@@ -171,6 +193,28 @@ class Evaluator:
             return (f"residual: request {clause.value.feature} must be "
                     f"{_flip(clause.op)} {clause.attr} {witness}")
         return "residual: decided per request"
+
+
+def _status_available(o: Offering, ctx: Context) -> bool:
+    return ctx.live.of(o.id).status == "available"
+
+
+def _capabilities_cover_needs(o: Offering, ctx: Context) -> bool:
+    return o.capabilities is not None and ctx.features.need_set().issubset(o.capabilities)
+
+
+def _context_fits_input(o: Offering, ctx: Context) -> bool:
+    return o.context_window is not None and o.context_window >= ctx.features.input_tokens
+
+
+# Built-ins (rules/builtins.json) whose residual form is one comparison: finished directly.
+# Their compiled form is equivalent (tests/test_differential checks decide against a full
+# derivation with request and live facts asserted).
+_BUILTIN_FAST = {
+    "builtin:status_available": _status_available,
+    "builtin:capabilities_cover_needs": _capabilities_cover_needs,
+    "builtin:context_fits_input": _context_fits_input,
+}
 
 
 def _flip(op: str) -> str:

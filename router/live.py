@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -45,6 +45,38 @@ class LiveState:
 
 
 _AVAILABLE = LiveValues()
+
+
+class Layered(Mapping[str, LiveValues]):
+    """Several live sources read as one; the first that has an offering wins. Lookups cost one
+    dict probe per layer; nothing is copied per decision."""
+
+    def __init__(self, *layers: Mapping[str, LiveValues]) -> None:
+        self.layers = [layer for layer in layers if layer]
+
+    def get(self, key: str, default: LiveValues | None = None) -> LiveValues | None:  # type: ignore[override]
+        for layer in self.layers:
+            v = layer.get(key)
+            if v is not None:
+                return v
+        return default
+
+    def __getitem__(self, key: str) -> LiveValues:
+        v = self.get(key)
+        if v is None:
+            raise KeyError(key)
+        return v
+
+    def __iter__(self) -> Iterator[str]:
+        seen: set[str] = set()
+        for layer in self.layers:
+            for k in layer:
+                if k not in seen:
+                    seen.add(k)
+                    yield k
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 def from_environment(offerings: Iterable[Offering],

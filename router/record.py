@@ -12,9 +12,10 @@ from typing import Any
 
 from router.decide import Decider, Decision
 from router.derive import Derivation, derive
+from router.evaluate import Context
 from router.features import RequestFeatures
 from router.live import LiveState, LiveValues
-from router.offerings import Catalog
+from router.offerings import Catalog, Offering
 from router.proof import proof_of
 from router.terms import render
 
@@ -25,7 +26,8 @@ def clause_term(d: Derivation, pointer: str) -> Any:
     return render(d.program.node(pointer).clause)
 
 
-def rejection_entries(decision: Decision, offering_id: str) -> list[dict[str, Any]]:
+def rejection_entries(decision: Decision, offering_id: str,
+                      full_proofs: bool = True) -> list[dict[str, Any]]:
     d = decision.derivation
     o = d.catalog.get(offering_id)
     assert o is not None
@@ -33,13 +35,33 @@ def rejection_entries(decision: Decision, offering_id: str) -> list[dict[str, An
     out: list[dict[str, Any]] = []
     for ptr in decision.failed_clauses(offering_id):
         static = d.verdicts[ptr][offering_id][0] != "R"
-        out.append({
-            "pointer": ptr, "clause": clause_term(d, ptr),
-            "reason": ev.reason(ptr, o, None if static else decision.context),
-            "stage": "derive" if static else "decide",
-            "proof": proof_of(d, ptr, offering_id).to_json(),
-        })
+        if static:  # request-independent: built once per derivation
+            key = (ptr, offering_id, full_proofs)
+            entry = ev.memo.get(key)
+            if entry is None:
+                entry = ev.memo[key] = _entry(decision, ptr, o, None, "derive", full_proofs)
+            out.append(dict(entry))
+        elif ptr == "builtin:status_available":  # depends on the live values alone
+            values = decision.context.live.of(offering_id)
+            key2 = (ptr, offering_id, full_proofs, values)
+            entry = ev.memo.get(key2)
+            if entry is None:
+                entry = _entry(decision, ptr, o, decision.context, "decide", full_proofs)
+                ev.memo[key2] = entry
+            out.append(dict(entry))
+        else:
+            out.append(_entry(decision, ptr, o, decision.context, "decide", full_proofs))
     return out
+
+
+def _entry(decision: Decision, ptr: str, o: Offering, ctx: Context | None, stage: str,
+           full_proofs: bool) -> dict[str, Any]:
+    d = decision.derivation
+    entry: dict[str, Any] = {"pointer": ptr, "clause": clause_term(d, ptr),
+                             "reason": decision.evaluator.reason(ptr, o, ctx), "stage": stage}
+    if full_proofs:
+        entry["proof"] = proof_of(d, ptr, o.id).to_json()
+    return entry
 
 
 def admission_entries(decision: Decision, offering_id: str) -> list[dict[str, Any]]:
@@ -68,11 +90,8 @@ def to_record(decision: Decision, trace_id: str, full_proofs: bool = True,
         oid: ctx.live.of(oid).model_dump(exclude_none=True)
         for oid in d.candidates if ctx.live.of(oid) != LiveValues()
     }
-    rejected = {oid: rejection_entries(decision, oid) for oid in decision.rejected_ids()}
-    if not full_proofs:
-        for entries in rejected.values():
-            for e in entries:
-                e.pop("proof", None)
+    rejected = {oid: rejection_entries(decision, oid, full_proofs)
+                for oid in decision.rejected_ids()}
     record: dict[str, Any] = {
         "record_version": RECORD_VERSION,
         "trace_id": trace_id,
