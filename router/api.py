@@ -92,12 +92,38 @@ class RouteResult:
         return to_record(self.decision, self.trace_id, full_proofs=proofs)
 
 
+_ADMITTED: OrderedDict[tuple[str, str | bytes], Policy] = OrderedDict()
+_ADMITTED_MAX = 256
+_ADMITTED_LOCK = threading.Lock()
+
+
 def as_policy(policy: PolicyInput) -> Policy:
+    """Admit a policy (a `Policy` passes through). Admitted inline policies are memoised by
+    their exact text, so a service that sends the same policy with every request admits it
+    once; a refused policy is never memoised."""
     if isinstance(policy, Policy):
         return policy
-    if isinstance(policy, str | bytes):
-        return admit_text(policy)
-    return admit(policy)
+    key = ("text", policy) if isinstance(policy, str | bytes) else _text_key(policy)
+    with _ADMITTED_LOCK:
+        found = _ADMITTED.get(key) if key is not None else None
+        if found is not None and key is not None:
+            _ADMITTED.move_to_end(key)
+            return found
+    admitted = admit_text(policy) if isinstance(policy, str | bytes) else admit(policy)
+    if key is not None:
+        with _ADMITTED_LOCK:
+            _ADMITTED[key] = admitted
+            while len(_ADMITTED) > _ADMITTED_MAX:
+                _ADMITTED.popitem(last=False)
+    return admitted
+
+
+def _text_key(term: object) -> tuple[str, str] | None:
+    """An exact JSON text of a parsed policy, or None when it is not plain JSON data."""
+    try:
+        return ("term", json.dumps(term, separators=(",", ":"), allow_nan=False))
+    except (TypeError, ValueError, RecursionError):
+        return None
 
 
 def as_features(request: Mapping[str, Any] | RequestFeatures) -> RequestFeatures:

@@ -2,11 +2,14 @@
 
   unhardcoded route   --policy P.json --request R.json [--catalog C.json] [--json] [--live]
   unhardcoded explain --policy P.json --model ID [--request R.json] [--format text|json|dot]
+  unhardcoded complete --policy P.json --request R.json [--json]   (calls providers)
   unhardcoded policy check P.json
   unhardcoded catalog list|show ID|stats|export [--catalog C.json] [--overlay O.toml ...]
   unhardcoded catalog import --from litellm|openrouter|models.dev SOURCE -o OUT.json
+  unhardcoded catalog discover [--provider P ...] [--json]          (asks providers)
 
-Exit status: 0 success; 2 refused input (every problem printed); 3 no admissible offering.
+Exit status: 0 success; 2 refused input (every problem printed); 3 no admissible offering;
+4 dispatch failed (every hop failed, or a provider refused the request).
 """
 
 from __future__ import annotations
@@ -134,6 +137,112 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dispatch_router(args: argparse.Namespace) -> Any:
+    from router.api import Router
+
+    return Router(args.catalog, overlays=args.overlay or ())
+
+
+def cmd_complete(args: argparse.Namespace) -> int:
+    from router.completion import DispatchError, NoAdmissibleOffering, SyncCompletionStream
+
+    router = _dispatch_router(args)
+    policy = _policy_text(args.policy)
+    request = _read_json(args.request, "request")
+    try:
+        result = router.complete_sync(policy, request)
+        if isinstance(result, SyncCompletionStream):
+            chunks = []
+            for chunk in result:
+                chunks.append(chunk)
+                if not args.json:
+                    _print_delta(chunk)
+            body: Any = {"chunks": chunks}
+            if not args.json:
+                print()
+        else:
+            body = result.response
+            if not args.json:
+                for choice in body.get("choices", []):
+                    message = choice.get("message") or {}
+                    print(message.get("content") or json.dumps(message.get("tool_calls")))
+        record = result.record(proofs=False)
+        if args.json:
+            print(json.dumps({"response": body, "record": record}, indent=1,
+                             ensure_ascii=False))
+        else:
+            _print_dispatch_summary(record)
+        return 0 if record["outcome"] == "ok" else 4
+    except NoAdmissibleOffering as exc:
+        _print_dispatch_error(exc, args.json)
+        return 3
+    except DispatchError as exc:
+        _print_dispatch_error(exc, args.json)
+        return 4
+    finally:
+        router.close()
+
+
+def _print_delta(chunk: dict[str, Any]) -> None:
+    if "error" in chunk:
+        print(f"\n[stream error: {chunk['error'].get('message')}]", file=sys.stderr)
+        return
+    for choice in chunk.get("choices") or []:
+        text = (choice.get("delta") or {}).get("content")
+        if text:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+
+
+def _print_dispatch_summary(record: dict[str, Any]) -> None:
+    usage = record.get("usage")
+    cost = record.get("cost_usd")
+    print(f"--\nserved_by {record['served_by']}  trace {record['trace_id']}  "
+          f"catalog {record['catalog_version']}", file=sys.stderr)
+    for a in record["attempts"]:
+        status = f" HTTP {a['status']}" if a.get("status") else ""
+        detail = f" ({a['detail']})" if a.get("detail") else ""
+        print(f"  hop {a['hop']} {a['offering']} retry {a['retry']}: {a['outcome']}{status}"
+              f"{detail}", file=sys.stderr)
+    print(f"usage {json.dumps(usage) if usage else 'not reported'}  cost "
+          f"{'unknown' if cost is None else f'${cost:.6f}'}", file=sys.stderr)
+
+
+def _print_dispatch_error(exc: Any, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"ok": False, "error": exc.to_json(), "record": exc.record},
+                         indent=1, ensure_ascii=False), file=sys.stderr)
+    else:
+        print(f"{exc.code}: {exc.message}", file=sys.stderr)
+
+
+def cmd_catalog_discover(args: argparse.Namespace) -> int:
+    router = _dispatch_router(args)
+    try:
+        found = router.discover_sync(args.provider or None, args.timeout)
+    finally:
+        router.close()
+    if args.json:
+        print(json.dumps({
+            "at": found.at.isoformat(),
+            "endpoints": [e.__dict__ | {"not_entitled": list(e.not_entitled)}
+                          for e in found.endpoints],
+            "not_entitled": {oid: v.reason for oid, v in sorted(found.values.items())},
+        }, indent=1, ensure_ascii=False))
+        return 0
+    if not found.endpoints:
+        print("no provider with a key (and an adapter) in the catalog: nothing to ask")
+    for e in found.endpoints:
+        if e.error:
+            print(f"{e.provider:<14} {e.base_url}  listing failed: {e.error}")
+        else:
+            print(f"{e.provider:<14} {e.base_url}  {e.models} models listed; "
+                  f"{e.entitled} offerings entitled, {len(e.not_entitled)} not")
+            for oid in e.not_entitled[:args.max_rows]:
+                print(f"  not_entitled {oid}")
+    return 0
+
+
 def cmd_policy_check(args: argparse.Namespace) -> int:
     from router.admit import admit_text
 
@@ -226,6 +335,17 @@ def _write(path: str, text: str) -> None:
                                   message=f"cannot write `{path}`: {exc.strerror}")]) from None
 
 
+def _count(text: str) -> int:
+    """A non-negative row count for argparse."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"`{text}` is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"`{text}` is negative; use 0 or more")
+    return value
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="unhardcoded", description="LLM policy router")
     sub = p.add_subparsers(dest="command", required=True)
@@ -242,7 +362,7 @@ def parser() -> argparse.ArgumentParser:
     catalog_opt(r)
     r.add_argument("--json", action="store_true", help="print the decision record")
     r.add_argument("--live", action="store_true", help="consult keys in the environment")
-    r.add_argument("--max-rows", type=int, default=None, help="limit table rows per section")
+    r.add_argument("--max-rows", type=_count, default=None, help="limit table rows per section")
     r.set_defaults(fn=cmd_route)
 
     e = sub.add_parser("explain", help="why an offering was rejected, admitted or outranked")
@@ -254,6 +374,14 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--format", choices=("text", "json", "dot", "graph-json"), default="text")
     e.add_argument("--proof", action="store_true", help="print the proof trees (text)")
     e.set_defaults(fn=cmd_explain)
+
+    cp = sub.add_parser("complete", help="decide and call the winner over your keys, failing "
+                                         "over along the cascade")
+    cp.add_argument("--policy", required=True)
+    cp.add_argument("--request", required=True, help="an OpenAI chat-completions body (JSON)")
+    catalog_opt(cp)
+    cp.add_argument("--json", action="store_true", help="print the response and the record")
+    cp.set_defaults(fn=cmd_complete)
 
     pol = sub.add_parser("policy", help="policy tools")
     pol_sub = pol.add_subparsers(dest="policy_command", required=True)
@@ -283,8 +411,16 @@ def parser() -> argparse.ArgumentParser:
     st = cat.add_parser("stats", help="counts by provider, region, capability; prices")
     catalog_opt(st)
     st.add_argument("--json", action="store_true")
-    st.add_argument("--top", type=int, default=15, help="providers listed in text output")
+    st.add_argument("--top", type=_count, default=15, help="providers listed in text output")
     st.set_defaults(fn=cmd_catalog_stats)
+    dis = cat.add_parser("discover", help="ask each provider with a key which models it may "
+                                          "use (the rest are not_entitled)")
+    catalog_opt(dis)
+    dis.add_argument("--provider", action="append", default=[], help="only this provider")
+    dis.add_argument("--timeout", type=float, default=10.0, help="seconds per listing")
+    dis.add_argument("--json", action="store_true")
+    dis.add_argument("--max-rows", type=_count, default=20, help="not_entitled ids shown each")
+    dis.set_defaults(fn=cmd_catalog_discover)
     ex = cat.add_parser("export", help="write the catalog in force (overlays applied) as a "
                                        "catalog file")
     catalog_opt(ex)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from router.derive import Derivation
-from router.evaluate import Context, Evaluator, attr_value
+from router.evaluate import Check, Context, Evaluator, attr_value, builtin_check
 from router.features import RequestFeatures
 from router.live import LiveState
 from router.offerings import Offering
@@ -88,15 +88,20 @@ class Decider:
             (o, derivation.residual[o.id]) for o in catalog.offerings
             if o.id in derivation.residual
         ]
+        # Per candidate, its residual checks: a built-in's one comparison directly, anything
+        # else through the evaluator (Kleene logic over the clause's residual leaves).
+        self.checks: list[tuple[Offering, tuple[tuple[str, Check], ...]]] = [
+            (o, tuple((ptr, builtin_check(ptr) or self._generic(ptr)) for ptr in residual))
+            for o, residual in self.candidates
+        ]
         self.rank = derivation.policy.rank
 
     def decide(self, features: RequestFeatures, live: LiveState, at: dt.datetime) -> Decision:
         ctx = Context(features, live, at)
-        truth = self.evaluator.truth
         survivors: list[Offering] = []
         late: dict[str, tuple[str, ...]] = {}
-        for o, residual in self.candidates:
-            failed = [ptr for ptr in residual if truth(ptr, o, ctx) != "T"]
+        for o, checks in self.checks:
+            failed = [ptr for ptr, check in checks if not check(o, ctx)]
             if failed:
                 late[o.id] = tuple(failed)
             else:
@@ -109,6 +114,10 @@ class Decider:
         calls = tuple(HopCall(h, hop_params(self.d, h, features)) for h in hops)
         return Decision(self.d, ctx, tuple(ranking), late, selected, cascade, calls,
                         self.evaluator)
+
+    def _generic(self, pointer: str) -> Check:
+        truth = self.evaluator.truth
+        return lambda o, ctx: truth(pointer, o, ctx) == "T"
 
     def order(self, survivors: list[Offering], ctx: Context) -> list[Ranked]:
         keys = self.rank

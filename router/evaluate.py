@@ -8,6 +8,7 @@ compared here, its composites combined with Kleene's three-valued logic (spec §
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +45,9 @@ class Context:
     features: RequestFeatures
     live: LiveState
     at: dt.datetime
+
+
+Check = Callable[[Offering, Context], bool]
 
 
 def attr_value(o: Offering, attr: str, ctx: Context, derivation: Derivation) -> object:
@@ -210,11 +214,16 @@ def _context_fits_input(o: Offering, ctx: Context) -> bool:
 # Built-ins (rules/builtins.json) whose residual form is one comparison: finished directly.
 # Their compiled form is equivalent (tests/test_differential checks decide against a full
 # derivation with request and live facts asserted).
-_BUILTIN_FAST = {
+_BUILTIN_FAST: dict[str, Check] = {
     "builtin:status_available": _status_available,
     "builtin:capabilities_cover_needs": _capabilities_cover_needs,
     "builtin:context_fits_input": _context_fits_input,
 }
+
+
+def builtin_check(pointer: str) -> Check | None:
+    """The direct check of a built-in's residual form, if it has one."""
+    return _BUILTIN_FAST.get(pointer)
 
 
 def _flip(op: str) -> str:
