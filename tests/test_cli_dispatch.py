@@ -42,7 +42,7 @@ def args(files: dict[str, str], *extra: str) -> list[str]:
 
 def test_complete_prints_the_answer_and_the_hops(
         setup: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    oa, an, files = setup
+    oa, _, files = setup
     oa.script_for("cheap-2026", status(503))
     oa.script_for("mid", ok("the answer", usage=(10, 2)))
     assert main(args(files)) == 0
