@@ -20,6 +20,7 @@ from router.attributes import (
     STATUSES,
     Kind,
 )
+from router.features import CALL_PARAMS
 from router.problems import PolicyError, Problem, child_pointer, did_you_mean, quote
 from router.terms import (
     CMP_OPS,
@@ -58,19 +59,7 @@ MAX_RETRIES = 10
 MAX_BACKOFF_MS = 60_000
 MAX_TIMEOUT_MS = 600_000
 FAIL_REASONS = ("error", "timeout", "rate_limit")
-MUTABLE_PARAMS = (
-    "max_tokens",
-    "max_completion_tokens",
-    "temperature",
-    "top_p",
-    "seed",
-    "presence_penalty",
-    "frequency_penalty",
-    "reasoning_effort",
-    "parallel_tool_calls",
-    "service_tier",
-    "user",
-)
+MUTABLE_PARAMS = CALL_PARAMS
 FILTER_HEADS = (*CMP_OPS, "in", "not_in", *SET_OPS, "ev", "not", "any", "all", "when")
 PARTS = ("policy", "EVIDENCE", "FILTER", "RANK", "SELECT", "MUTATE", "FALLBACK")
 

@@ -13,12 +13,14 @@ from typing import Any
 
 from router.derive import Derivation
 from router.evaluate import Check, Context, Evaluator, attr_value, builtin_check
+from router.facts import effective_max_output
 from router.features import RequestFeatures
 from router.live import LiveState
 from router.offerings import Offering
-from router.terms import Mutation, RankKey
+from router.terms import RankKey
 
 KeyValue = float | None
+TOKEN_PARAMS = ("max_tokens", "max_completion_tokens")
 
 
 @dataclass(frozen=True)
@@ -145,19 +147,34 @@ class Decider:
 
 def hop_params(derivation: Derivation, offering_id: str,
                features: RequestFeatures) -> dict[str, Any]:
-    """The parameters the policy's mutations set for a call to this offering."""
+    """The parameters the policy's mutations set for a call to this offering.
+
+    `default` and `set` in policy order (a `set` overwrites; a `default` sets a parameter only
+    if neither the request nor an earlier op did). Then `clamp_max_tokens` writes the call's
+    max output (`facts.effective_max_output`) to the max-tokens field the request used
+    (`max_completion_tokens` if that one, else `max_tokens`)."""
     o = derivation.catalog.get(offering_id)
+    policy = derivation.policy
+    requested = set(features.params_set)
     params: dict[str, Any] = {}
-    muts: tuple[Mutation, ...] = derivation.policy.mutations
-    for m in muts:
-        if m.op == "default" and m.param is not None:
-            if not (m.param in ("max_tokens", "max_completion_tokens")
-                    and features.max_output_tokens is not None):
-                params.setdefault(m.param, m.value)
-        elif m.op == "set" and m.param is not None:
+    for m in policy.mutations:
+        if m.param is None:
+            continue
+        overrides = m.op == "set"
+        fills_gap = m.op == "default" and m.param not in params and m.param not in requested
+        if overrides or (fills_gap and not _asked_tokens(m.param, features)):
             params[m.param] = m.value
-    for m in muts:
-        if m.op == "clamp_max_tokens" and o is not None and o.max_output_tokens is not None:
-            asked = features.max_output_tokens or params.get("max_tokens") or o.max_output_tokens
-            params["max_tokens"] = min(int(asked), o.max_output_tokens)
+    if policy.clamps_max_tokens and o is not None and o.max_output_tokens is not None:
+        value = effective_max_output(o, features, policy)
+        used = [p for p in TOKEN_PARAMS if p in requested] or [
+            p for p in TOKEN_PARAMS if p in params] or ["max_tokens"]
+        field = "max_completion_tokens" if "max_completion_tokens" in used else "max_tokens"
+        for p in TOKEN_PARAMS:
+            params.pop(p, None)
+        params[field] = value
     return params
+
+
+def _asked_tokens(param: str, features: RequestFeatures) -> bool:
+    """A max-tokens default is skipped when the request gives a max output."""
+    return param in TOKEN_PARAMS and features.max_output_tokens is not None

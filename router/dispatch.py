@@ -110,22 +110,19 @@ class Outcome:
                 "provider_error": f.body if f else None}
 
 
-def hop_body(request: Request, call: HopCall, offering: Offering,
-             policy_defaults: frozenset[str]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The body sent to one hop, and the mutated parameters in it (for the record).
-
-    A `default` never overrides a value the request sets; a clamped `max_tokens` is written to
-    the field the request used (`max_completion_tokens` when that is the one present)."""
+def hop_body(request: Request, call: HopCall, offering: Offering) -> dict[str, Any]:
+    """The body sent to one hop: the request with the hop's mutated parameters and the
+    provider's model name. A max-tokens field the mutations write replaces the other one."""
     body = dict(request.provider_body)
-    params = dict(call.params)
-    for name in policy_defaults:
-        if name in body and name in params and name != "max_tokens":
-            params.pop(name)
-    if "max_tokens" in params and "max_completion_tokens" in body and "max_tokens" not in body:
-        params["max_completion_tokens"] = params.pop("max_tokens")
+    params = call.params
+    written = [p for p in ("max_tokens", "max_completion_tokens") if p in params]
+    if written:
+        for p in ("max_tokens", "max_completion_tokens"):
+            if p not in written:
+                body.pop(p, None)
     body.update(params)
     body["model"] = offering.api_model or offering.model
-    return body, params
+    return body
 
 
 class Dispatcher:
@@ -155,14 +152,11 @@ class Dispatcher:
                                                                            dict[str, Any],
                                                                            dict[str, Any]]]:
         d = decision.derivation
-        defaults = frozenset(m.param for m in d.policy.mutations
-                             if m.op == "default" and m.param is not None)
         out = []
         for call in decision.calls:
             o = d.catalog.get(call.offering_id)
             assert o is not None
-            body, params = hop_body(request, call, o, defaults)
-            out.append((call, o, body, params))
+            out.append((call, o, hop_body(request, call, o), dict(call.params)))
         return out
 
     async def complete(self, client: httpx.AsyncClient, decision: Decision,

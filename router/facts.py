@@ -27,15 +27,27 @@ def est_cost(offering: Offering, input_tokens: int, max_output: int | None) -> f
     return (input_tokens * offering.input_price + max_output * offering.output_price) / 1e6
 
 
-def effective_max_output(offering: Offering, features: RequestFeatures,
-                         policy: Policy) -> int | None:
-    """The request's max tokens; else the policy's default; else the offering's own limit."""
+def asked_max_output(features: RequestFeatures, policy: Policy) -> int | None:
+    """The max output asked for: a policy `set`, else the request's, else a policy `default`."""
+    forced = policy.set_max_tokens()
+    if forced is not None:
+        return forced
     if features.max_output_tokens is not None:
         return features.max_output_tokens
-    default = policy.default_max_tokens()
-    if default is not None:
-        return default
-    return offering.max_output_tokens
+    return policy.default_max_tokens()
+
+
+def effective_max_output(offering: Offering, features: RequestFeatures,
+                         policy: Policy) -> int | None:
+    """The max output of the call to this offering: the ask (`asked_max_output`), clamped to
+    the offering's limit when the policy clamps; with no ask, the offering's own limit."""
+    asked = asked_max_output(features, policy)
+    limit = offering.max_output_tokens
+    if asked is None:
+        return limit
+    if policy.clamps_max_tokens and limit is not None:
+        return min(asked, limit)
+    return asked
 
 
 def static_facts(program: Program, catalog: Catalog, policy: Policy) -> Iterator[Fact]:

@@ -24,6 +24,10 @@ MAX_MESSAGES = 10_000
 IMAGE_TOKENS = 1000
 MESSAGE_OVERHEAD = 4
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+# The call parameters a policy may mutate (spec §7), in a fixed order.
+CALL_PARAMS = ("max_tokens", "max_completion_tokens", "temperature", "top_p", "seed",
+               "presence_penalty", "frequency_penalty", "reasoning_effort",
+               "parallel_tool_calls", "service_tier", "user")
 # Fields the router reads and removes before it calls a provider.
 ROUTER_FIELDS = ("labels",)
 
@@ -37,6 +41,9 @@ class RequestFeatures(BaseModel):
     max_output_tokens: int | None = Field(default=None, gt=0)
     needs: tuple[str, ...] = ()
     labels: tuple[str, ...] = ()
+    # The mutable call parameters the request sets itself (a policy `default` never overrides
+    # them; a clamp writes the max-tokens field the request used).
+    params_set: tuple[str, ...] = ()
 
     def label_set(self) -> frozenset[str]:
         return frozenset(self.labels)
@@ -136,6 +143,8 @@ def parse_request(body: object) -> Request:
                     'e.g. "pii"')
             else:
                 labels.append(label)
+    if chars > MAX_REQUEST_BYTES:
+        bad("", f"about {chars} characters of content; the limit is {MAX_REQUEST_BYTES}")
     if problems:
         raise RequestError(problems)
     tokens = math.ceil(chars / 4) + MESSAGE_OVERHEAD * len(messages) + IMAGE_TOKENS * images
@@ -144,6 +153,7 @@ def parse_request(body: object) -> Request:
         max_output_tokens=max_out,
         needs=tuple(sorted(needs)),
         labels=tuple(sorted(set(labels))),
+        params_set=tuple(p for p in CALL_PARAMS if body.get(p) is not None),
     )
     provider_body = {k: v for k, v in body.items() if k not in ROUTER_FIELDS}
     return Request(body=body, features=features, provider_body=provider_body)

@@ -161,6 +161,19 @@ class Policy:
     mutations: tuple[Mutation, ...]
     fallback: Fallback
 
+    def set_max_tokens(self) -> int | None:
+        """The max tokens a `set` forces (the last such `set` wins), if any."""
+        value: int | None = None
+        for m in self.mutations:
+            if (m.op == "set" and m.param in ("max_tokens", "max_completion_tokens")
+                    and isinstance(m.value, int) and not isinstance(m.value, bool)):
+                value = m.value
+        return value
+
+    @property
+    def clamps_max_tokens(self) -> bool:
+        return any(m.op == "clamp_max_tokens" for m in self.mutations)
+
     def default_max_tokens(self) -> int | None:
         for m in self.mutations:
             if (m.op == "default" and m.param in ("max_tokens", "max_completion_tokens")

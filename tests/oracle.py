@@ -113,14 +113,27 @@ class World:
         self.at = at
 
     def max_output(self) -> int | None:
-        """M: the request's max tokens, else the policy's default mutation, else the offering's."""
-        if self.features.max_output_tokens is not None:
-            return self.features.max_output_tokens
-        for m in self.policy.mutations:
-            if m.op == "default" and m.param == "max_tokens" and isinstance(m.value, int) \
-                    and not isinstance(m.value, bool):
-                return m.value
-        return self.o.max_output_tokens
+        """M: the max output of the call: a `set` max-tokens (the last), else the request's,
+        else the policy's first `default`; clamped to the offering's limit when the policy
+        clamps; with no ask at all, the offering's limit."""
+        token_params = ("max_tokens", "max_completion_tokens")
+
+        def whole(v: object) -> bool:
+            return isinstance(v, int) and not isinstance(v, bool)
+
+        sets = [m.value for m in self.policy.mutations
+                if m.op == "set" and m.param in token_params and whole(m.value)]
+        defaults = [m.value for m in self.policy.mutations
+                    if m.op == "default" and m.param in token_params and whole(m.value)]
+        asked: object = (sets[-1] if sets else self.features.max_output_tokens
+                         if self.features.max_output_tokens is not None
+                         else defaults[0] if defaults else None)
+        limit = self.o.max_output_tokens
+        if asked is None:
+            return limit
+        assert isinstance(asked, int)
+        clamps = any(m.op == "clamp_max_tokens" for m in self.policy.mutations)
+        return min(asked, limit) if clamps and limit is not None else asked
 
     def est_cost(self) -> float | None:
         m = self.max_output()

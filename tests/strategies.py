@@ -286,6 +286,9 @@ def policy_terms(draw: st.DrawFn) -> list[Any]:
     mutate: list[Any] = ["mutate"]
     if draw(st.booleans()):
         mutate.append(["default", "max_tokens", draw(st.sampled_from((1, 50, 2000, 9000)))])
+    if draw(st.integers(0, 3)) == 0:
+        mutate.append(["set", draw(st.sampled_from(("max_tokens", "max_completion_tokens"))),
+                       draw(st.sampled_from((7, 3000)))])
     if draw(st.booleans()):
         mutate.append(["clamp_max_tokens"])
     if draw(st.integers(0, 3)) == 0:
