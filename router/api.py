@@ -58,7 +58,14 @@ from router.problems import RefusedError
 from router.providers.base import Endpoint
 from router.providers.registry import Unreachable, resolve
 from router.record import to_record
-from router.refresh import CatalogSource, ReloadReport, Watcher, refused_report, source_of
+from router.refresh import (
+    CatalogSource,
+    ReloadReport,
+    Watcher,
+    log_reload,
+    refused_report,
+    source_of,
+)
 from router.terms import Policy
 
 Clock = Callable[[], dt.datetime]
@@ -295,7 +302,10 @@ class Router:
 
     def reload_on_sighup(self) -> None:
         """In a process that owns SIGHUP (call from the main thread): reload on SIGHUP."""
-        signal.signal(signal.SIGHUP, lambda _sig, _frame: self.reload_in_background())
+        def on_hup(_sig: int, _frame: object) -> None:
+            self.reload_in_background().add_done_callback(log_reload)
+
+        signal.signal(signal.SIGHUP, on_hup)
 
     # -- discovery --------------------------------------------------------------------------
 
@@ -305,10 +315,17 @@ class Router:
         `not_entitled` in `live()` (until the next discovery)."""
         result = await discover(self.catalog, self.endpoint, self._client(), self.clock(),
                                 timeout_s, providers)
-        if self.discovered is not None and providers is not None:
-            wanted = set(providers)
-            kept = {oid: v for oid, v in self.discovered.values.items()
-                    if (o := self.catalog.get(oid)) is not None and o.provider not in wanted}
+        if self.discovered is not None:
+            # Marks from an earlier discovery stay for every endpoint not listed successfully
+            # this time (not asked, or its listing failed): a failure hides nothing new and
+            # un-hides nothing either.
+            listed = {(e.provider, e.base_url) for e in result.endpoints if e.error is None}
+            kept = {}
+            for oid, v in self.discovered.values.items():
+                o = self.catalog.get(oid)
+                ep = self.endpoint(o) if o is not None else None
+                if isinstance(ep, Endpoint) and (ep.provider, ep.base_url) not in listed:
+                    kept[oid] = v
             result = Discovery(result.at, {**kept, **result.values}, result.endpoints)
         self.discovered = result
         return result

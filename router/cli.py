@@ -214,6 +214,10 @@ def _print_dispatch_error(exc: Any, as_json: bool) -> None:
                          indent=1, ensure_ascii=False), file=sys.stderr)
     else:
         print(f"{exc.code}: {exc.message}", file=sys.stderr)
+        provider_error = getattr(exc, "provider_error", None)
+        if provider_error is not None:
+            print("provider said: " + json.dumps(provider_error, ensure_ascii=False)[:2000],
+                  file=sys.stderr)
 
 
 def cmd_catalog_discover(args: argparse.Namespace) -> int:
@@ -335,6 +339,17 @@ def _write(path: str, text: str) -> None:
                                   message=f"cannot write `{path}`: {exc.strerror}")]) from None
 
 
+def _seconds(text: str) -> float:
+    """A positive, finite number of seconds (at most an hour) for argparse."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"`{text}` is not a number of seconds") from None
+    if not (0 < value <= 3600):  # also refuses nan and inf
+        raise argparse.ArgumentTypeError(f"`{text}`: seconds must be > 0 and at most 3600")
+    return value
+
+
 def _count(text: str) -> int:
     """A non-negative row count for argparse."""
     try:
@@ -389,7 +404,8 @@ def parser() -> argparse.ArgumentParser:
     chk.add_argument("file")
     chk.set_defaults(fn=cmd_policy_check)
 
-    c = sub.add_parser("catalog", help="the offerings in force; import, stats, export")
+    c = sub.add_parser("catalog", help="the offerings in force; import, stats, export, "
+                                       "discover")
     cat = c.add_subparsers(dest="catalog_command", required=True)
     lst = cat.add_parser("list", help="one line per offering")
     catalog_opt(lst)
@@ -417,7 +433,7 @@ def parser() -> argparse.ArgumentParser:
                                           "use (the rest are not_entitled)")
     catalog_opt(dis)
     dis.add_argument("--provider", action="append", default=[], help="only this provider")
-    dis.add_argument("--timeout", type=float, default=10.0, help="seconds per listing")
+    dis.add_argument("--timeout", type=_seconds, default=10.0, help="seconds per listing")
     dis.add_argument("--json", action="store_true")
     dis.add_argument("--max-rows", type=_count, default=20, help="not_entitled ids shown each")
     dis.set_defaults(fn=cmd_catalog_discover)

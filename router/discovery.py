@@ -4,7 +4,8 @@
 Offerings are grouped by endpoint (provider and base URL), each endpoint's model listing is read
 once, and an offering is entitled when its provider-facing name (`api_model`, else `model`) is
 in the listing (a `models/` prefix, as Gemini writes it, is ignored). An endpoint whose listing
-fails is reported and left as it was: discovery never hides an offering on a guess.
+fails is reported; `Router.discover` keeps that endpoint's earlier marks as they were, so a
+failure never hides an offering on a guess, and never un-hides one either.
 """
 
 from __future__ import annotations

@@ -260,7 +260,9 @@ class Dispatcher:
             if fb.then == "fail":
                 outcome.stopped_because = f"{oid} failed and the policy's fallback says `fail`"
                 return
-        outcome.stopped_because = (f"every hop failed ({len(decision.hops)} in the cascade)"
+        n = len(decision.hops)
+        outcome.stopped_because = (f"every hop failed ({n} hop{'s' if n != 1 else ''}: the "
+                                   f"winner and {n - 1} in the cascade)"
                                    if outcome.attempts else "no hop to call")
 
     async def _stream_attempt(self, client: httpx.AsyncClient, pcall: ProviderCall,

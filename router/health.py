@@ -137,4 +137,4 @@ class HealthTracker:
     def _open_reason(h: _Health) -> str:
         assert h.open_until is not None
         until = h.open_until.astimezone(dt.UTC).strftime("%H:%M:%S")
-        return f"circuit open until {until} after {h.opened_after} failures"
+        return f"circuit open until {until} UTC after {h.opened_after} failures"

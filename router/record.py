@@ -80,16 +80,36 @@ def admission_entries(decision: Decision, offering_id: str) -> list[dict[str, An
     return out
 
 
+_DEFAULT_LIVE = LiveValues()
+_DUMPED: dict[LiveValues, dict[str, Any]] = {}
+
+
+def live_values_read(decision: Decision) -> dict[str, dict[str, Any]]:
+    """Every catalog offering's live values that differ from the default (the rejections of
+    offerings the derivation struck may quote them too), sorted by id."""
+    d = decision.derivation
+    values = decision.context.live.values
+    out: dict[str, dict[str, Any]] = {}
+    for oid in sorted(values):
+        v = values.get(oid)
+        if v is None or v == _DEFAULT_LIVE or d.catalog.get(oid) is None:
+            continue
+        dumped = _DUMPED.get(v)
+        if dumped is None:
+            dumped = v.model_dump(exclude_none=True)
+            if len(_DUMPED) < 10_000:
+                _DUMPED[v] = dumped
+        out[oid] = dict(dumped)
+    return out
+
+
 def to_record(decision: Decision, trace_id: str, full_proofs: bool = True,
               dispatch: dict[str, Any] | None = None) -> dict[str, Any]:
     """The record; `dispatch` (attempts, served_by, usage, cost, latency) when a call was made."""
     d = decision.derivation
     ctx = decision.context
     rank_labels = [k.label() for k in d.policy.rank]
-    live_read = {
-        oid: ctx.live.of(oid).model_dump(exclude_none=True)
-        for oid in d.candidates if ctx.live.of(oid) != LiveValues()
-    }
+    live_read = live_values_read(decision)
     rejected = {oid: rejection_entries(decision, oid, full_proofs)
                 for oid in decision.rejected_ids()}
     record: dict[str, Any] = {

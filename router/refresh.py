@@ -11,7 +11,9 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,7 +74,7 @@ class Watcher:
     source: CatalogSource
     reload: Callable[[], ReloadReport]
     interval_s: float = 2.0
-    reports: list[ReloadReport] = field(default_factory=list)
+    reports: deque[ReloadReport] = field(default_factory=lambda: deque(maxlen=100))
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -92,12 +94,7 @@ class Watcher:
                     log.exception("catalog reload failed")
                     continue
                 self.reports.append(report)
-                if report.refused:
-                    log.warning("catalog change refused, the previous version stays in force: "
-                                "%s", "; ".join(report.problems))
-                elif report.changed:
-                    log.info("catalog %s now serving (was %s)", report.version,
-                             report.previous_version)
+                log_report(report)
 
         self._thread = threading.Thread(target=run, name="catalog-watch", daemon=True)
         self._thread.start()
@@ -107,6 +104,25 @@ class Watcher:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=self.interval_s + 5)
+
+
+def log_report(report: ReloadReport) -> None:
+    if report.refused:
+        log.warning("catalog change refused, the previous version stays in force: %s",
+                    "; ".join(report.problems))
+    elif report.changed:
+        log.info("catalog %s now serving (was %s; %d policies derived in %.2f s)",
+                 report.version, report.previous_version, report.policies_derived,
+                 report.seconds)
+
+
+def log_reload(future: Future[ReloadReport]) -> None:
+    """Log the outcome of a background reload (SIGHUP): its report, or why it failed."""
+    exc = future.exception()
+    if exc is not None:
+        log.error("catalog reload failed: %s", exc)
+    else:
+        log_report(future.result())
 
 
 def refused_report(current: Catalog, exc: RefusedError) -> ReloadReport:

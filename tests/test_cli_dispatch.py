@@ -86,7 +86,8 @@ def test_complete_failed_cascade_exits_4_with_every_hop(
     an.script_for("claude-x-20260101", status(500))
     assert main(args(files)) == 4
     err = capsys.readouterr().err
-    assert err.startswith("dispatch.cascade_exhausted: every hop failed (3 in the cascade)")
+    assert err.startswith("dispatch.cascade_exhausted: every hop failed "
+                          "(3 hops: the winner and 2 in the cascade)")
     assert err.count("error (HTTP 500)") == 3
 
 
@@ -135,3 +136,22 @@ def test_inline_policies_are_admitted_once_and_refusals_never_memoised() -> None
     for _ in range(2):
         with pytest.raises(PolicyError):
             as_policy(bad)
+
+
+def test_provider_error_body_is_shown_in_text_mode(
+        setup: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    oa, _, files = setup
+    oa.script_for("cheap-2026", status(400, message="max_tokens is too large"))
+    assert main(args(files)) == 4
+    err = capsys.readouterr().err
+    assert err.startswith("dispatch.provider_rejected:")
+    assert "max_tokens is too large" in err
+
+
+@pytest.mark.parametrize("value", ["nan", "-1", "0", "inf", "soon"])
+def test_discover_timeout_must_be_positive_and_finite(
+        value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["catalog", "discover", "--timeout", value])
+    assert info.value.code == 2
+    assert "--timeout" in capsys.readouterr().err

@@ -282,6 +282,6 @@ def test_exhausted_cascade_lists_every_hop(
     assert rec["outcome"] == "failed" and rec["served_by"] is None
     assert rec["error"]["kind"] == "timeout"
     msg = str(info.value)
-    assert msg.startswith("every hop failed (3 in the cascade)")
+    assert msg.startswith("every hop failed (3 hops: the winner and 2 in the cascade)")
     assert len(msg.splitlines()) == 7
     assert "hop 2 anthropic/claude retry 1: timeout" in msg

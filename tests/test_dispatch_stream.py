@@ -158,7 +158,7 @@ def test_circuit_opens_after_three_failures_shows_in_explain_and_recovers(
     assert live.of("openai/cheap").status == "circuit_open"
     why = router.explain(pol, "openai/cheap", request(), live)[0]
     reasons = [f.reason for f in why.failed]
-    assert any("circuit open until 12:01:00 after 3 failures" in r for r in reasons), reasons
+    assert any("circuit open until 12:01:00 UTC after 3 failures" in r for r in reasons), reasons
     # while open, the offering is not admissible: never called, not even as a fallback
     before = len([r for r in oa.requests if r.json["model"] == "cheap-2026"])
     done = router.complete_sync(pol, request())

@@ -242,3 +242,34 @@ def test_discovery_failure_hides_nothing(openai_fake: Any) -> None:
     assert result.models is None and result.error is not None and "rate_limit" in result.error
     assert router.live().of("openai/mid").status == "available"
     router.close()
+
+
+def test_a_failed_listing_keeps_the_earlier_marks(openai_fake: Any) -> None:
+    oa, an = openai_fake
+    router = make_router(environ(oa.base_url, an.base_url), Clock())
+    router.discover_sync()
+    assert router.live().of("openai/mid").status == "not_entitled"
+    oa.script_models(status(500))
+    found = router.discover_sync()
+    assert {e.provider: e.error is not None for e in found.endpoints} == {
+        "anthropic": False, "openai": True}
+    assert router.live().of("openai/mid").status == "not_entitled"  # not un-hidden
+    router.close()
+
+
+def test_local_runtimes_are_not_called_until_configured() -> None:
+    from router.offerings import build_catalog
+
+    cat = build_catalog({"schema": 1, "offerings": [
+        {"id": "ollama/llama3", "model": "llama3", "provider": "ollama", "region": "global"},
+        {"id": "vllm/mine", "model": "mine", "provider": "vllm", "region": "global",
+         "base_url": "http://127.0.0.1:9/v1"}]})
+    router = Router(cat, environ={})
+    live = router.live()
+    assert live.of("ollama/llama3").status == "no_key"
+    assert "set OLLAMA_BASE_URL" in (live.of("ollama/llama3").reason or "")
+    assert live.of("vllm/mine").status == "available"  # its own base_url configures it
+    configured = Router(cat, environ={"OLLAMA_BASE_URL": "http://127.0.0.1:11434/v1"})
+    assert configured.live().of("ollama/llama3").status == "available"
+    bad = Router(cat, environ={"OLLAMA_BASE_URL": "file:///etc/passwd"})
+    assert bad.live().of("ollama/llama3").status == "unsupported"

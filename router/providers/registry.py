@@ -8,12 +8,15 @@ Keys and base URLs come from an environment mapping (the process environment by 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from router.providers.anthropic import AnthropicMessages
 from router.providers.base import Endpoint, Provider, Secret
 from router.providers.openai_compat import OpenAICompatible
+
+_HTTP_URL = re.compile(r"^https?://[^\s/?#@]+(/[^\s?#]*)?$")
 
 
 @dataclass(frozen=True)
@@ -50,10 +53,8 @@ SPECS: dict[str, ProviderSpec] = {s.name: s for s in (
           "PERPLEXITY_API_KEY"),
     _spec("vllm", "openai", None, "VLLM_API_KEY", key_required=False),
     _spec("hosted_vllm", "openai", None, "HOSTED_VLLM_API_KEY", key_required=False),
-    _spec("ollama", "openai", "http://127.0.0.1:11434/v1", "OLLAMA_API_KEY",
-          key_required=False),
-    _spec("lm_studio", "openai", "http://127.0.0.1:1234/v1", "LM_STUDIO_API_KEY",
-          key_required=False),
+    _spec("ollama", "openai", None, "OLLAMA_API_KEY", key_required=False),
+    _spec("lm_studio", "openai", None, "LM_STUDIO_API_KEY", key_required=False),
 )}
 
 ADAPTERS: dict[str, Provider] = {"openai": OpenAICompatible(), "anthropic": AnthropicMessages()}
@@ -103,9 +104,11 @@ def resolve(provider: str, environ: Mapping[str, str],
     if key is None and spec.key_required:
         return Unreachable("no_key", "no key: set " + " or ".join(spec.key_vars))
     base = offering_base_url or environ.get(base_url_variable(provider)) or spec.base_url
-    if not base:
-        return Unreachable("unsupported",
-                           f"no base URL for `{provider}`: set {base_url_variable(provider)}")
+    if not base:  # a local runtime (vLLM, Ollama, LM Studio): configured, or not called
+        return Unreachable("no_key", f"not configured: set {base_url_variable(provider)} "
+                                     f"(`{provider}` runs where you run it; it needs no key)")
+    if not _HTTP_URL.match(base):
+        return Unreachable("unsupported", f"{base_url_variable(provider)} is not an http(s) URL")
     return Endpoint(provider, spec.wire, base, Secret(key) if key else None)
 
 
