@@ -69,7 +69,7 @@ CAPABILITIES = (
     "prompt_caching",
 )
 
-STATUSES = ("available", "no_key", "circuit_open", "disabled")
+STATUSES = ("available", "no_key", "unsupported", "not_entitled", "circuit_open", "disabled")
 
 # Request features a policy may read with ["req", NAME] (spec §3).
 NUMERIC_FEATURES = ("input_tokens", "max_output_tokens")
