@@ -426,9 +426,12 @@ async def _first(stream: CompletionStream) -> dict[str, Any] | None:
 
 async def _prepend(first: dict[str, Any], rest: CompletionStream
                    ) -> AsyncIterator[dict[str, Any]]:
-    yield first
-    async for chunk in rest:
-        yield chunk
+    try:
+        yield first
+        async for chunk in rest:
+            yield chunk
+    finally:  # a caller that stops early closes the provider stream now, not at GC
+        await rest.aclose()
 
 
 def load_json_file(path: str | Path) -> Any:

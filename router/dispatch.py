@@ -17,7 +17,8 @@ import asyncio
 import datetime as dt
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,7 +53,7 @@ class Attempt:
     retry: int
     start: dt.datetime
     latency_ms: float | None
-    outcome: str  # ok | error | timeout | rate_limit | bad_request | skipped
+    outcome: str  # ok | error | timeout | rate_limit | bad_request | skipped | cancelled
     status: int | None = None
     waited_ms: float = 0.0  # backoff slept before this attempt
     detail: str | None = None
@@ -178,13 +179,14 @@ class Dispatcher:
                             request: Request, outcome: Outcome) -> AsyncIterator[dict[str, Any]]:
         t0 = self.timer()
         try:
-            async for chunk in self._run(client, decision, request, outcome, stream=True):
-                yield chunk
+            async with aclosing(self._run(client, decision, request, outcome, True)) as chunks:
+                async for chunk in chunks:
+                    yield chunk
         finally:
             outcome.latency_ms = (self.timer() - t0) * 1000.0
 
     async def _run(self, client: httpx.AsyncClient, decision: Decision, request: Request,
-                   outcome: Outcome, stream: bool) -> AsyncIterator[dict[str, Any]]:
+                   outcome: Outcome, stream: bool) -> AsyncGenerator[dict[str, Any], None]:
         fb = decision.derivation.policy.fallback
         timeout_s = fb.timeout_ms / 1000.0
         for hop, (call, offering, body, params) in enumerate(self._calls(decision, request)):
@@ -207,9 +209,11 @@ class Dispatcher:
                 t0 = self.timer()
                 failure: UpstreamFailure | None = None
                 if stream:
-                    async for chunk in self._stream_attempt(client, pcall, offering, start, t0,
-                                                            hop, retry, waited, params, outcome):
-                        yield chunk
+                    attempt = self._stream_attempt(client, pcall, offering, start, t0, hop,
+                                                   retry, waited, params, outcome)
+                    async with aclosing(attempt):
+                        async for chunk in attempt:
+                            yield chunk
                     if outcome.served_by is not None:
                         return
                     failure = outcome.failure
@@ -222,6 +226,9 @@ class Dispatcher:
                     except TimeoutError:
                         failure = UpstreamFailure("timeout", f"{target.provider}: no answer "
                                                   f"within {fb.timeout_ms} ms")
+                    except BaseException:  # cancelled: a half-open probe slot is given back
+                        self.health.release_probe(oid)
+                        raise
                     latency = (self.timer() - t0) * 1000.0
                     if failure is not None:
                         failure = scrubbed(failure, _key(target))
@@ -268,7 +275,7 @@ class Dispatcher:
     async def _stream_attempt(self, client: httpx.AsyncClient, pcall: ProviderCall,
                               offering: Offering, start: dt.datetime, t0: float, hop: int,
                               retry: int, waited: float, params: dict[str, Any],
-                              outcome: Outcome) -> AsyncIterator[dict[str, Any]]:
+                              outcome: Outcome) -> AsyncGenerator[dict[str, Any], None]:
         """One streaming attempt. Before the first chunk a failure is recorded and this returns
         (the caller fails over); after it, the stream ends with an error event."""
         oid = pcall.offering_id
@@ -277,6 +284,7 @@ class Dispatcher:
         want_usage = _wants_usage(pcall.body)
         failure: UpstreamFailure | None = None
         first: dict[str, Any] | None = None
+        accounted = len(outcome.attempts)
         try:
             try:
                 async with asyncio.timeout(timeout_s):
@@ -335,6 +343,13 @@ class Dispatcher:
             outcome.served_by = oid
             outcome.usage, outcome.cost = usage, price(usage, offering)
         finally:
+            if len(outcome.attempts) == accounted:  # closed or cancelled before an outcome
+                self.health.release_probe(oid)
+                if first is not None:  # the caller stopped reading a stream it had begun
+                    outcome.attempts.append(Attempt(
+                        oid, hop, retry, start, (self.timer() - t0) * 1000.0, "cancelled",
+                        200, waited, "the caller closed the stream", params=params))
+                    outcome.served_by = oid
             await _close(source)
 
 

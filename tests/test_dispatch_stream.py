@@ -23,7 +23,7 @@ from tests.dispatch_support import (
     policy,
     request,
 )
-from tests.fakes import FakeProvider, ok, reset, status, stream_drop, tool_call
+from tests.fakes import FakeProvider, delay, ok, reset, status, stream_drop, tool_call
 
 
 @pytest.fixture(scope="module")
@@ -295,4 +295,52 @@ def test_keys_never_appear_in_records_logs_or_errors(
     blob = "\n".join(texts)
     assert "openai/mid" in blob and "***" in blob  # the echoed key was replaced
     assert OPENAI_KEY not in blob and ANTHROPIC_KEY not in blob
+    router.close()
+
+
+def test_a_stream_the_caller_closes_early_is_recorded_as_cancelled(
+        router: Router, fakes: tuple[FakeProvider, FakeProvider]) -> None:
+    fakes[0].script_for("cheap-2026", ok("a b c d e f", chunks=6, chunk_delay=0.01))
+
+    async def first_only() -> CompletionStream:
+        try:
+            stream = await router.complete(policy(), request(stream=True))
+            assert isinstance(stream, CompletionStream)
+            async for _ in stream:
+                break
+            await stream.aclose()
+            assert [a.outcome for a in stream.outcome.attempts] == ["cancelled"]  # at once
+            return stream
+        finally:
+            await router.aclose()
+
+    stream = asyncio.run(first_only())
+    rec = stream.record()
+    assert [(a["offering"], a["outcome"]) for a in rec["attempts"]] == [
+        ("openai/cheap", "cancelled")]
+    assert rec["served_by"] == "openai/cheap"
+
+
+def test_a_cancelled_half_open_probe_gives_its_slot_back(
+        fakes: tuple[FakeProvider, FakeProvider], clock: Clock) -> None:
+    oa, _ = fakes
+    router = make_router(environ(oa.base_url, fakes[1].base_url), clock,
+                         breaker=BreakerSettings(failure_threshold=1, cooldown_s=5))
+    oa.script_for("cheap-2026", status(500))
+    router.complete_sync(policy(cascade=1), request())
+    clock.advance(6)
+    oa.script_for("cheap-2026", delay(5.0))
+
+    async def cancelled_probe() -> None:
+        try:
+            task = asyncio.ensure_future(router.complete(policy(cascade=1), request()))
+            await oa.wait_for_requests_async(2, timeout=5)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        finally:
+            await router.aclose()
+
+    asyncio.run(cancelled_probe())
+    assert router.health.admit_call("openai/cheap") is None  # the slot is free again
     router.close()
