@@ -169,7 +169,7 @@ class Router:
         self.catalog = catalog  # swapped whole by `reload`; read once per decision
         self.clock = clock
         self.trace_ids = trace_ids
-        self.cache = DerivationCache()
+        self.cache = DerivationCache(processes=True)
         self._deciders: OrderedDict[tuple[str, str, str], Decider] = OrderedDict()
         self._registered: dict[str, Policy] = {}
         self.environ: dict[str, str] = dict(os.environ if environ is None else environ)

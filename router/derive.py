@@ -8,12 +8,15 @@ clauses `decide` finishes per request.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import multiprocessing
+import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
 from router import engine
@@ -81,21 +84,52 @@ def derive(policy: Policy, catalog: Catalog, ruleset: Ruleset | None = None) -> 
                       tuple(candidates), residual, time.perf_counter() - started)
 
 
-class DerivationCache:
-    """Derivations by (policy hash, catalog version, ruleset version), computed on a worker.
+_PROCESS_POOL: ProcessPoolExecutor | None = None
+_PROCESS_LOCK = threading.Lock()
 
-    The worker thread owns its pyDatalog `Logic`; callers never run the engine themselves.
+
+def process_pool() -> ProcessPoolExecutor:
+    """The derivation processes, shared by every cache in this process (created on first use).
+
+    Deriving in worker processes keeps the engine's millions of short-lived objects — and the
+    garbage collection they cause — out of the process that decides, and lets two derivations
+    run on two cores. Spawned (not forked): the parent may have threads and event loops."""
+    global _PROCESS_POOL
+    with _PROCESS_LOCK:
+        if _PROCESS_POOL is None:
+            workers = max(1, min(2, os.cpu_count() or 1))
+            _PROCESS_POOL = ProcessPoolExecutor(max_workers=workers,
+                                                mp_context=multiprocessing.get_context("spawn"))
+        return _PROCESS_POOL
+
+
+def _reset_process_pool(broken: ProcessPoolExecutor) -> None:
+    global _PROCESS_POOL
+    with _PROCESS_LOCK:
+        if _PROCESS_POOL is broken:
+            _PROCESS_POOL = None
+
+
+class DerivationCache:
+    """Derivations by (policy hash, catalog version, ruleset version), computed off the
+    request path: in worker processes (`processes=True`, the router's default) or on one
+    worker thread. Callers never run the engine themselves.
+
     `get` blocks until the derivation is ready (first use of an inline policy); `prefetch`
-    starts one in the background (registered policies, catalog changes).
+    starts one in the background (registered policies, catalog changes). A derivation that
+    comes back from a process is re-bound to the caller's catalog object (same version), so
+    cached derivations share one catalog in memory.
     """
 
-    def __init__(self, ruleset: Ruleset | None = None, capacity: int = 64) -> None:
+    def __init__(self, ruleset: Ruleset | None = None, capacity: int = 64,
+                 processes: bool = False) -> None:
         self.ruleset = ruleset or load_ruleset()
         self.capacity = capacity
+        self.processes = processes
         self._done: OrderedDict[tuple[str, str, str], Derivation] = OrderedDict()
         self._pending: dict[tuple[str, str, str], Future[Derivation]] = {}
         self._lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="derive")
+        self._threads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="derive")
 
     def _key(self, policy: Policy, catalog: Catalog) -> tuple[str, str, str]:
         return (policy.hash, catalog.version, self.ruleset.version)
@@ -113,24 +147,51 @@ class DerivationCache:
                 return done
             if key in self._pending:
                 return self._pending[key]
-            future = self._pool.submit(derive, policy, catalog, self.ruleset)
-            self._pending[key] = future
-        future.add_done_callback(self._finish(key))
-        return future
+            outer: Future[Derivation] = Future()
+            self._pending[key] = outer
+        self._submit(policy, catalog, key, outer, retried=False)
+        return outer
 
-    def _finish(self, key: tuple[str, str, str]) -> Callable[[Future[Derivation]], None]:
-        def done(future: Future[Derivation]) -> None:
+    def _submit(self, policy: Policy, catalog: Catalog, key: tuple[str, str, str],
+                outer: Future[Derivation], retried: bool) -> None:
+        if self.processes:
+            pool = process_pool()
+            try:
+                inner = pool.submit(derive, policy, catalog, self.ruleset)
+            except BrokenProcessPool:
+                _reset_process_pool(pool)
+                if retried:
+                    raise
+                self._submit(policy, catalog, key, outer, retried=True)
+                return
+        else:
+            inner = self._threads.submit(derive, policy, catalog, self.ruleset)
+
+        def finish(f: Future[Derivation]) -> None:
+            exc = f.exception()
+            if isinstance(exc, BrokenProcessPool) and not retried and self.processes:
+                _reset_process_pool(pool)
+                self._submit(policy, catalog, key, outer, retried=True)
+                return
             with self._lock:
                 self._pending.pop(key, None)
-                if future.exception() is None:
-                    self._done[key] = future.result()
+                if exc is None:
+                    result = f.result()
+                    if result.catalog is not catalog:
+                        result = dataclasses.replace(result, catalog=catalog)
+                    self._done[key] = result
                     self._done.move_to_end(key)
                     while len(self._done) > self.capacity:
                         self._done.popitem(last=False)
-        return done
+            if exc is None:
+                outer.set_result(result)
+            else:
+                outer.set_exception(exc)
+
+        inner.add_done_callback(finish)
 
     def get(self, policy: Policy, catalog: Catalog) -> Derivation:
         return self.peek(policy, catalog) or self.prefetch(policy, catalog).result()
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._threads.shutdown(wait=False, cancel_futures=True)
