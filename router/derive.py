@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import multiprocessing
-import os
 import threading
 import time
 from collections import OrderedDict
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from router import engine
@@ -84,36 +81,10 @@ def derive(policy: Policy, catalog: Catalog, ruleset: Ruleset | None = None) -> 
                       tuple(candidates), residual, time.perf_counter() - started)
 
 
-_PROCESS_POOL: ProcessPoolExecutor | None = None
-_PROCESS_LOCK = threading.Lock()
-
-
-def process_pool() -> ProcessPoolExecutor:
-    """The derivation processes, shared by every cache in this process (created on first use).
-
-    Deriving in worker processes keeps the engine's millions of short-lived objects — and the
-    garbage collection they cause — out of the process that decides, and lets two derivations
-    run on two cores. Spawned (not forked): the parent may have threads and event loops."""
-    global _PROCESS_POOL
-    with _PROCESS_LOCK:
-        if _PROCESS_POOL is None:
-            workers = max(1, min(2, os.cpu_count() or 1))
-            _PROCESS_POOL = ProcessPoolExecutor(max_workers=workers,
-                                                mp_context=multiprocessing.get_context("spawn"))
-        return _PROCESS_POOL
-
-
-def _reset_process_pool(broken: ProcessPoolExecutor) -> None:
-    global _PROCESS_POOL
-    with _PROCESS_LOCK:
-        if _PROCESS_POOL is broken:
-            _PROCESS_POOL = None
-
-
 class DerivationCache:
     """Derivations by (policy hash, catalog version, ruleset version), computed off the
-    request path: in worker processes (`processes=True`, the router's default) or on one
-    worker thread. Callers never run the engine themselves.
+    request path: in worker processes (`processes=True`, the router's default; see
+    `router.derive_worker`) or on one worker thread. Callers never run the engine themselves.
 
     `get` blocks until the derivation is ready (first use of an inline policy); `prefetch`
     starts one in the background (registered policies, catalog changes). A derivation that
@@ -149,30 +120,20 @@ class DerivationCache:
                 return self._pending[key]
             outer: Future[Derivation] = Future()
             self._pending[key] = outer
-        self._submit(policy, catalog, key, outer, retried=False)
+        self._submit(policy, catalog, key, outer)
         return outer
 
     def _submit(self, policy: Policy, catalog: Catalog, key: tuple[str, str, str],
-                outer: Future[Derivation], retried: bool) -> None:
+                outer: Future[Derivation]) -> None:
         if self.processes:
-            pool = process_pool()
-            try:
-                inner = pool.submit(derive, policy, catalog, self.ruleset)
-            except BrokenProcessPool:
-                _reset_process_pool(pool)
-                if retried:
-                    raise
-                self._submit(policy, catalog, key, outer, retried=True)
-                return
+            from router.derive_worker import shared_pool
+
+            inner: Future[Derivation] = shared_pool().submit(policy, catalog, self.ruleset)
         else:
             inner = self._threads.submit(derive, policy, catalog, self.ruleset)
 
         def finish(f: Future[Derivation]) -> None:
             exc = f.exception()
-            if isinstance(exc, BrokenProcessPool) and not retried and self.processes:
-                _reset_process_pool(pool)
-                self._submit(policy, catalog, key, outer, retried=True)
-                return
             with self._lock:
                 self._pending.pop(key, None)
                 if exc is None:
