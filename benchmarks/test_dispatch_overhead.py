@@ -60,7 +60,8 @@ def percentile(samples: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(len(s) * q))]
 
 
-async def _rounds(call: Callable[[], Awaitable[None]]) -> list[float]:
+async def _rounds(call: Callable[[], Awaitable[None]]) -> tuple[list[float], float]:
+    """Per-call latencies (ms) over the timed rounds, and the rounds' wall time (s)."""
     latencies: list[float] = []
 
     async def timed() -> None:
@@ -71,9 +72,10 @@ async def _rounds(call: Callable[[], Awaitable[None]]) -> list[float]:
     for _ in range(2):  # warm the pool and the derivation
         await asyncio.gather(*(timed() for _ in range(CONCURRENCY)))
     latencies.clear()
+    t0 = time.perf_counter()
     for _ in range(ROUNDS):
         await asyncio.gather(*(timed() for _ in range(CONCURRENCY)))
-    return latencies
+    return latencies, time.perf_counter() - t0
 
 
 def measure(base_url: str, stream: bool) -> dict[str, float]:
@@ -84,7 +86,7 @@ def measure(base_url: str, stream: bool) -> dict[str, float]:
     body = {**REQUEST, "model": "gpt-4o-mini", "stream": stream}
     req = {**REQUEST, "stream": stream}
 
-    async def main() -> tuple[list[float], list[float], list[float]]:
+    async def main() -> tuple[tuple[list[float], float], ...]:
         limits = httpx.Limits(max_connections=1000, max_keepalive_connections=1000)
         sharded = ClientPool(1000)
         async with httpx.AsyncClient(limits=limits) as single:
@@ -119,9 +121,13 @@ def measure(base_url: str, stream: bool) -> dict[str, float]:
             await sharded.aclose()
             return s1, d, r
 
-    single_ms, direct_ms, routed_ms = asyncio.run(main())
+    (single_ms, _), (direct_ms, direct_s), (routed_ms, routed_s) = asyncio.run(main())
     router.close()
+    calls = CONCURRENCY * ROUNDS
     out = {
+        "direct_wall_per_call_ms": direct_s / calls * 1000,
+        "router_wall_per_call_ms": routed_s / calls * 1000,
+        "added_wall_per_call_ms": (routed_s - direct_s) / calls * 1000,
         "single_client_p50_ms": percentile(single_ms, 0.5),
         "single_client_p99_ms": percentile(single_ms, 0.99),
         "direct_p50_ms": percentile(direct_ms, 0.5), "direct_p99_ms": percentile(direct_ms, 0.99),
