@@ -204,7 +204,8 @@ def _status_available(o: Offering, ctx: Context) -> bool:
 
 
 def _capabilities_cover_needs(o: Offering, ctx: Context) -> bool:
-    return o.capabilities is not None and ctx.features.need_set().issubset(o.capabilities)
+    caps = o.capabilities
+    return caps is not None and all(n in caps for n in ctx.features.needs)
 
 
 def _context_fits_input(o: Offering, ctx: Context) -> bool:

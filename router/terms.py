@@ -6,6 +6,7 @@ explanations can name their clause.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Literal
 
@@ -163,23 +164,32 @@ class Policy:
 
     def set_max_tokens(self) -> int | None:
         """The max tokens a `set` forces (the last such `set` wins), if any."""
-        value: int | None = None
-        for m in self.mutations:
-            if (m.op == "set" and m.param in ("max_tokens", "max_completion_tokens")
-                    and isinstance(m.value, int) and not isinstance(m.value, bool)):
-                value = m.value
-        return value
+        return self._token_mutations[0]
 
     @property
     def clamps_max_tokens(self) -> bool:
-        return any(m.op == "clamp_max_tokens" for m in self.mutations)
+        return self._token_mutations[2]
+
+    @functools.cached_property
+    def _token_mutations(self) -> tuple[int | None, int | None, bool]:
+        """(forced by `set`, first `default`, clamps): read on every decision, computed once."""
+        forced: int | None = None
+        default: int | None = None
+        clamps = False
+        for m in self.mutations:
+            whole = isinstance(m.value, int) and not isinstance(m.value, bool)
+            if m.op == "clamp_max_tokens":
+                clamps = True
+            elif m.param in ("max_tokens", "max_completion_tokens") and whole:
+                assert isinstance(m.value, int)
+                if m.op == "set":
+                    forced = m.value
+                elif m.op == "default" and default is None:
+                    default = m.value
+        return forced, default, clamps
 
     def default_max_tokens(self) -> int | None:
-        for m in self.mutations:
-            if (m.op == "default" and m.param in ("max_tokens", "max_completion_tokens")
-                    and isinstance(m.value, int) and not isinstance(m.value, bool)):
-                return m.value
-        return None
+        return self._token_mutations[1]
 
 
 def walk(clause: Clause) -> list[Clause]:

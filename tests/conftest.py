@@ -1,11 +1,15 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from router.api import Router
 from router.offerings import Catalog, load_catalog
+from tests.dispatch_support import ANTHROPIC_KEY, OPENAI_KEY, Clock, environ, make_router
+from tests.fakes import FakeProvider
 
 FIXTURES = Path(__file__).parent / "fixtures"
 AT = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
@@ -14,3 +18,35 @@ AT = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
 @pytest.fixture(scope="session")
 def fixture_catalog() -> Catalog:
     return load_catalog(FIXTURES / "catalog.json")
+
+
+# -- dispatch: two loopback providers (OpenAI and Anthropic wire formats) per test module ----
+
+
+@pytest.fixture(scope="module")
+def servers() -> Iterator[tuple[FakeProvider, FakeProvider]]:
+    with FakeProvider(api_key=OPENAI_KEY, models=["cheap-2026", "mid"]) as oa, \
+            FakeProvider(api_key=ANTHROPIC_KEY, models=["claude-x-20260101"],
+                         style="anthropic") as an:
+        yield oa, an
+
+
+@pytest.fixture()
+def fakes(servers: tuple[FakeProvider, FakeProvider]) -> tuple[FakeProvider, FakeProvider]:
+    """The module's providers, with their scripts and recorded requests cleared."""
+    for fp in servers:
+        fp.clear()
+    return servers
+
+
+@pytest.fixture()
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture()
+def router(fakes: tuple[FakeProvider, FakeProvider], clock: Clock) -> Iterator[Router]:
+    """A router over the dispatch test catalog, pointed at the fakes, time injected."""
+    r = make_router(environ(fakes[0].base_url, fakes[1].base_url), clock)
+    yield r
+    r.close()

@@ -4,7 +4,6 @@ Anthropic wire formats, scripted per test with faults; time and jitter are injec
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -28,34 +27,6 @@ from tests.dispatch_support import (
     request,
 )
 from tests.fakes import FakeProvider, delay, malformed, ok, reset, status
-
-
-@pytest.fixture(scope="module")
-def servers() -> Iterator[tuple[FakeProvider, FakeProvider]]:
-    with FakeProvider(api_key=OPENAI_KEY, models=["cheap-2026", "mid"]) as oa, \
-            FakeProvider(api_key=ANTHROPIC_KEY, models=["claude-x-20260101"],
-                         style="anthropic") as an:
-        yield oa, an
-
-
-@pytest.fixture()
-def fakes(servers: tuple[FakeProvider, FakeProvider]) -> tuple[FakeProvider, FakeProvider]:
-    for fp in servers:
-        fp.clear()
-    return servers
-
-
-@pytest.fixture()
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture()
-def router(fakes: tuple[FakeProvider, FakeProvider], clock: Clock) -> Iterator[Router]:
-    oa, an = fakes
-    r = make_router(environ(oa.base_url, an.base_url), clock)
-    yield r
-    r.close()
 
 
 def run(coro: Any) -> Any:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -24,33 +23,6 @@ from tests.dispatch_support import (
     request,
 )
 from tests.fakes import FakeProvider, delay, ok, reset, status, stream_drop, tool_call
-
-
-@pytest.fixture(scope="module")
-def servers() -> Iterator[tuple[FakeProvider, FakeProvider]]:
-    with FakeProvider(api_key=OPENAI_KEY, models=["cheap-2026", "mid"]) as oa, \
-            FakeProvider(api_key=ANTHROPIC_KEY, models=["claude-x-20260101"],
-                         style="anthropic") as an:
-        yield oa, an
-
-
-@pytest.fixture()
-def fakes(servers: tuple[FakeProvider, FakeProvider]) -> tuple[FakeProvider, FakeProvider]:
-    for fp in servers:
-        fp.clear()
-    return servers
-
-
-@pytest.fixture()
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture()
-def router(fakes: tuple[FakeProvider, FakeProvider], clock: Clock) -> Iterator[Router]:
-    r = make_router(environ(fakes[0].base_url, fakes[1].base_url), clock)
-    yield r
-    r.close()
 
 
 async def collect(router: Router, pol: list[Any], req: dict[str, Any]

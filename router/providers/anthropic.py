@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from router.failures import UpstreamFailure, from_exception, from_status, malformed
+from router.failures import UpstreamFailure, malformed
 from router.providers.anthropic_translate import (
     AnthropicStreamTranslator,
     StreamError,
@@ -19,8 +19,7 @@ from router.providers.anthropic_translate import (
     to_anthropic,
 )
 from router.providers.base import Endpoint, ProviderCall
-from router.providers.openai_compat import MAX_RESPONSE_BYTES, list_model_ids
-from router.providers.sse import SSEParser
+from router.providers.http import dumps, list_model_ids, open_stream, post_json, sse_events
 
 API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096
@@ -53,7 +52,7 @@ def _request_body(call: ProviderCall, stream: bool) -> bytes:
         body["stream"] = True
     else:
         body.pop("stream", None)
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return dumps(body)
 
 
 class AnthropicMessages:
@@ -62,56 +61,22 @@ class AnthropicMessages:
     async def complete(self, client: httpx.AsyncClient, call: ProviderCall,
                        now: dt.datetime) -> dict[str, Any]:
         ep = call.endpoint
-        content = _request_body(call, stream=False)
-        failure: UpstreamFailure | None = None
+        data = await post_json(client, _messages_url(ep), _request_body(call, stream=False),
+                               _headers(ep), call.timeout_s, ep.provider, now)
         try:
-            resp = await client.post(_messages_url(ep), content=content, headers=_headers(ep),
-                                     timeout=call.timeout_s)
-            body = resp.content
-        except (httpx.HTTPError, OSError) as exc:
-            failure = from_exception(exc, ep.provider)
-        if failure is not None:
-            raise failure
-        if resp.status_code >= 300:
-            raise from_status(resp.status_code, resp.headers, body, ep.provider, now)
-        if len(body) > MAX_RESPONSE_BYTES:
-            raise malformed(ep.provider, f"body over {MAX_RESPONSE_BYTES} bytes")
-        try:
-            data = json.loads(body)
             return from_anthropic(data, str(call.body.get("model") or call.api_model),
                                   int(now.timestamp()))
-        except ValueError:
-            raise malformed(ep.provider, "body is not JSON") from None
         except TranslationError as exc:
             raise malformed(ep.provider, f"{exc.message} at {exc.pointer}") from None
 
     async def stream(self, client: httpx.AsyncClient, call: ProviderCall,
                      now: dt.datetime) -> AsyncIterator[dict[str, Any]]:
         ep = call.endpoint
-        request = client.build_request("POST", _messages_url(ep),
-                                       content=_request_body(call, stream=True),
-                                       headers=_headers(ep), timeout=call.timeout_s)
-        failure: UpstreamFailure | None = None
-        resp: httpx.Response | None = None
+        resp = await open_stream(client, _messages_url(ep), _request_body(call, stream=True),
+                                 _headers(ep), call.timeout_s, ep.provider, now)
+        translator = AnthropicStreamTranslator(str(call.body.get("model") or call.api_model),
+                                               int(now.timestamp()), include_usage=True)
         try:
-            resp = await client.send(request, stream=True)
-        except (httpx.HTTPError, OSError) as exc:
-            failure = from_exception(exc, ep.provider)
-        if failure is not None or resp is None:
-            raise failure or malformed(ep.provider, "no response")
-        try:
-            if resp.status_code >= 300:
-                content = b""
-                try:
-                    content = await resp.aread()
-                except (httpx.HTTPError, OSError) as exc:
-                    failure = from_exception(exc, ep.provider)
-                if failure is not None:
-                    raise failure
-                raise from_status(resp.status_code, resp.headers, content, ep.provider, now)
-            translator = AnthropicStreamTranslator(
-                str(call.body.get("model") or call.api_model), int(now.timestamp()),
-                include_usage=True)
             async for chunk in _translated(resp, translator, ep.provider):
                 yield chunk
         finally:
@@ -127,43 +92,25 @@ class AnthropicMessages:
 
 async def _translated(resp: httpx.Response, translator: AnthropicStreamTranslator,
                       provider: str) -> AsyncIterator[dict[str, Any]]:
-    parser = SSEParser()
-    stopped = False
-    received = 0
-    text_iter = resp.aiter_text()
-    while not stopped:
-        failure: UpstreamFailure | None = None
+    async for event, data in sse_events(resp, provider):
         try:
-            text = await anext(text_iter)
-        except StopAsyncIteration:
-            break
-        except (httpx.HTTPError, OSError) as exc:
-            failure = from_exception(exc, provider)
-        if failure is not None:
-            raise failure
-        received += len(text)
-        if received > MAX_RESPONSE_BYTES:
-            raise malformed(provider, f"stream over {MAX_RESPONSE_BYTES} bytes")
-        for event, data in parser.feed(text):
-            try:
-                payload = json.loads(data)
-                if not isinstance(payload, dict):
-                    raise ValueError("not an object")
-                chunks = translator.feed(event, payload)
-            except ValueError:
-                raise malformed(provider, f"stream event `{event[:40]}` is not JSON") from None
-            except TranslationError as exc:
-                raise malformed(provider, f"{exc.message} at {exc.pointer}") from None
-            except StreamError as exc:
-                raise UpstreamFailure(_stream_error_kind(exc.type),
-                                      f"{provider}: error event in stream ({exc.type})",
-                                      body={"type": exc.type, "message": exc.message}) from None
-            for chunk in chunks:
-                yield chunk
-            if event == "message_stop":
-                stopped = True
-    if not stopped:
-        raise UpstreamFailure("error", f"{provider}: stream ended before message_stop")
+            payload = json.loads(data)
+            if not isinstance(payload, dict):
+                raise ValueError("not an object")
+            chunks = translator.feed(event, payload)
+        except ValueError:
+            raise malformed(provider, f"stream event `{event[:40]}` is not JSON") from None
+        except TranslationError as exc:
+            raise malformed(provider, f"{exc.message} at {exc.pointer}") from None
+        except StreamError as exc:
+            raise UpstreamFailure(_stream_error_kind(exc.type),
+                                  f"{provider}: error event in stream ({exc.type})",
+                                  body={"type": exc.type, "message": exc.message}) from None
+        for chunk in chunks:
+            yield chunk
+        if event == "message_stop":
+            return
+    raise UpstreamFailure("error", f"{provider}: stream ended before message_stop")
 
 
 def _stream_error_kind(error_type: str) -> Any:
