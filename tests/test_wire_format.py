@@ -79,3 +79,28 @@ def test_streamed_chunks_are_chat_completion_chunks(
         assert parsed[-1].usage is not None and parsed[-1].usage.completion_tokens == 2
         finishes = [c.choices[0].finish_reason for c in parsed if c.choices]
         assert finishes[-1] == "stop"
+
+
+def test_a_private_deployment_from_an_overlay_is_called_at_its_base_url(
+        tmp_path: Any, fakes: tuple[FakeProvider, FakeProvider]) -> None:
+    """An operator overlay adds a local vLLM; the router calls it there, with no key."""
+    from tests.dispatch_support import catalog
+
+    with FakeProvider(models=["my-llama"]) as vllm:
+        cat = tmp_path / "catalog.json"
+        cat.write_text(json.dumps(catalog().to_json()))
+        overlay = tmp_path / "ops.toml"
+        overlay.write_text(
+            "schema = 1\n[[offerings]]\n"
+            'id = "vllm/onprem/llama"\nmodel = "llama"\nprovider = "vllm"\nregion = "eu"\n'
+            'api_model = "my-llama"\ncontext_window = 32000\nmax_output_tokens = 4096\n'
+            'capabilities = ["streaming"]\n'
+            f'base_url = "{vllm.base_url}/v1"\n')
+        router = Router(cat, overlays=[overlay], environ={})
+        done = router.complete_sync(policy(filters=[["==", "region", "eu"]]), request())
+        assert isinstance(done, Completion) and done.served_by == "vllm/onprem/llama"
+        sent = vllm.requests[0]
+        assert sent.path == "/v1/chat/completions" and sent.json["model"] == "my-llama"
+        assert "authorization" not in sent.headers
+        assert done.record()["catalog_version"] == router.catalog.version
+        router.close()
