@@ -11,15 +11,17 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from router.attributes import ATTRIBUTES, Source
 from router.derive import Derivation
-from router.evaluate import Check, Context, Evaluator, attr_value, builtin_check
-from router.facts import effective_max_output
+from router.evaluate import Context, Evaluator, Tri, attr_value
+from router.facts import asked_max_output, effective_max_output
 from router.features import RequestFeatures
 from router.live import LiveState
 from router.offerings import Offering
 from router.terms import RankKey
 
 KeyValue = float | None
+_PER_REQUEST = object()  # a rank key whose value depends on the request, live state or time
 TOKEN_PARAMS = ("max_tokens", "max_completion_tokens")
 
 
@@ -90,20 +92,24 @@ class Decider:
             (o, derivation.residual[o.id]) for o in catalog.offerings
             if o.id in derivation.residual
         ]
-        # Per candidate, its residual checks: a built-in's one comparison directly, anything
-        # else through the evaluator (Kleene logic over the clause's residual leaves).
-        self.checks: list[tuple[Offering, tuple[tuple[str, Check], ...]]] = [
-            (o, tuple((ptr, builtin_check(ptr) or self._generic(ptr)) for ptr in residual))
+        # Per candidate, its residual clauses bound to it (`Evaluator.bind`): static parts are
+        # constants, so a decision only compares request and live values.
+        self.checks: list[tuple[Offering, tuple[tuple[str, Tri], ...]]] = [
+            (o, tuple((ptr, self.evaluator.bind(ptr, o)) for ptr in residual))
             for o, residual in self.candidates
         ]
         self.rank = derivation.policy.rank
+        self.prices = {o.id: (o.input_price, o.output_price, o.max_output_tokens)
+                       for o, _ in self.candidates}
+        self.fixed = {o.id: self._fixed_keys(o) for o, _ in self.candidates}
+        self.needs_est_cost = any(k.metric == "est_cost" and not k.evidence for k in self.rank)
 
     def decide(self, features: RequestFeatures, live: LiveState, at: dt.datetime) -> Decision:
         ctx = Context(features, live, at)
         survivors: list[Offering] = []
         late: dict[str, tuple[str, ...]] = {}
         for o, checks in self.checks:
-            failed = [ptr for ptr, check in checks if not check(o, ctx)]
+            failed = [ptr for ptr, check in checks if check(ctx) != "T"]
             if failed:
                 late[o.id] = tuple(failed)
             else:
@@ -117,13 +123,21 @@ class Decider:
         return Decision(self.d, ctx, tuple(ranking), late, selected, cascade, calls,
                         self.evaluator)
 
-    def _generic(self, pointer: str) -> Check:
-        truth = self.evaluator.truth
-        return lambda o, ctx: truth(pointer, o, ctx) == "T"
-
     def order(self, survivors: list[Offering], ctx: Context) -> list[Ranked]:
         keys = self.rank
-        ranked = [Ranked(o.id, tuple(self.metric(o, k, ctx) for k in keys)) for o in survivors]
+        est = self._est_costs(survivors, ctx) if self.needs_est_cost else {}
+        ranked = []
+        for o in survivors:
+            fixed = self.fixed[o.id]
+            values: list[KeyValue] = []
+            for i, k in enumerate(keys):
+                v = fixed[i]
+                if v is _PER_REQUEST:
+                    values.append(est[o.id] if k.metric == "est_cost"
+                                  else self.metric(o, k, ctx))
+                else:
+                    values.append(v)  # type: ignore[arg-type]
+            ranked.append(Ranked(o.id, tuple(values)))
 
         def sort_key(r: Ranked) -> tuple[object, ...]:
             parts: list[object] = []
@@ -137,6 +151,40 @@ class Decider:
 
         ranked.sort(key=sort_key)
         return ranked
+
+    def _fixed_keys(self, o: Offering) -> tuple[KeyValue | object, ...]:
+        """The rank keys no request changes (evidence, static attributes), computed once;
+        `_PER_REQUEST` marks the others."""
+        out: list[KeyValue | object] = []
+        for k in self.rank:
+            if k.evidence:
+                out.append(self.d.policy.evidence.get(k.metric, {}).get(o.model))
+            elif ATTRIBUTES[k.metric].source is Source.STATIC:
+                value = o.attr(k.metric)
+                out.append(float(value) if isinstance(value, int | float) else None)
+            else:
+                out.append(_PER_REQUEST)
+        return tuple(out)
+
+    def _est_costs(self, survivors: list[Offering], ctx: Context) -> dict[str, KeyValue]:
+        """`est_cost` of every survivor, inlined: the same arithmetic as `facts.est_cost` over
+        `facts.effective_max_output`."""
+        policy = self.d.policy
+        asked = asked_max_output(ctx.features, policy)
+        clamps = policy.clamps_max_tokens
+        tokens = ctx.features.input_tokens
+        out: dict[str, KeyValue] = {}
+        for o in survivors:
+            ip, op, limit = self.prices[o.id]
+            if asked is None:
+                max_out = limit
+            elif clamps and limit is not None:
+                max_out = min(asked, limit)
+            else:
+                max_out = asked
+            out[o.id] = (None if ip is None or op is None or max_out is None
+                         else (tokens * ip + max_out * op) / 1e6)
+        return out
 
     def metric(self, o: Offering, key: RankKey, ctx: Context) -> KeyValue:
         if key.evidence:
@@ -178,3 +226,4 @@ def hop_params(derivation: Derivation, offering_id: str,
 def _asked_tokens(param: str, features: RequestFeatures) -> bool:
     """A max-tokens default is skipped when the request gives a max output."""
     return param in TOKEN_PARAMS and features.max_output_tokens is not None
+

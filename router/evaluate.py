@@ -48,6 +48,8 @@ class Context:
 
 
 Check = Callable[[Offering, Context], bool]
+Tri = Callable[[Context], str]
+_NEGATE = {"T": "F", "F": "T"}
 
 
 def attr_value(o: Offering, attr: str, ctx: Context, derivation: Derivation) -> object:
@@ -112,6 +114,40 @@ class Evaluator:
                 return win
             return lose if all(k == lose for k in kids) else "U"
         return self.leaf(node, o, ctx)[0]
+
+    def bind(self, pointer: str, o: Offering) -> Tri:
+        """`truth(pointer, o, ·)` specialised for one offering, for decide's hot loop: the
+        offering's static sub-verdicts become constants and each clause's dispatch is resolved
+        once. Same logic as `truth`, which stays the reference (tests compare the two)."""
+        derived = self.d.verdicts[pointer][o.id][0]
+        if derived != "R":
+            return lambda ctx: derived
+        fast = _BUILTIN_FAST.get(pointer)
+        if fast is not None:
+            return lambda ctx: "T" if fast(o, ctx) else "F"
+        node = self.nodes[pointer]
+        clause = node.clause
+        if isinstance(clause, Not | PredNot):
+            child = self.bind(node.children[0], o)
+            return lambda ctx: _NEGATE.get(child(ctx), "U")
+        if isinstance(clause, AnyOf | AllOf | When):
+            kids = [self.bind(c, o) for c in node.children]
+            when = isinstance(clause, When)
+            win, lose = ("F", "T") if isinstance(clause, AllOf) else ("T", "F")
+
+            def combine(ctx: Context) -> str:
+                vals = [k(ctx) for k in kids]
+                if when:
+                    vals[0] = _NEGATE.get(vals[0], "U")
+                if win in vals:
+                    return win
+                return lose if all(v == lose for v in vals) else "U"
+
+            return combine
+        if isinstance(clause, Label):
+            name = clause.name
+            return lambda ctx: "T" if name in ctx.features.labels else "F"
+        return lambda ctx: self.leaf(node, o, ctx)[0]
 
     def leaf(self, node: Node, o: Offering, ctx: Context) -> tuple[str, object, object]:
         """(truth, offering-side value, request-side value) of a residual leaf."""

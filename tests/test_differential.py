@@ -88,6 +88,19 @@ def test_rejections_name_every_failed_clause(s: Scenario) -> None:
 # -- 2. partial derivation + decide == full derivation ------------------------------------------
 
 
+@FAST
+@given(scenarios())
+def test_bound_clauses_equal_the_reference_evaluator(s: Scenario) -> None:
+    """decide's specialised closures (`Evaluator.bind`) agree with `Evaluator.truth` on every
+    clause node (not only top-level ones) of every offering."""
+    d, decision = decide(s)
+    ev, ctx = decision.evaluator, decision.context
+    for o in d.catalog:
+        for node in d.program.nodes:
+            assert ev.bind(node.pointer, o)(ctx) == ev.truth(node.pointer, o, ctx), (
+                node.pointer, o.id, describe(s))
+
+
 def full_verdicts(s: Scenario) -> dict[str, dict[str, set[str]]]:
     """Offering id → top-level pointer → the set of truths the full-mode program derives."""
     program = compile_policy(s.policy, load_ruleset(), "full")
