@@ -346,6 +346,8 @@ class Router:
         loop = asyncio.get_running_loop()
         pool = self._clients.get(loop)
         if pool is None or pool.is_closed:
+            for old in [x for x in self._clients if x.is_closed()]:
+                del self._clients[old]  # loops already gone (e.g. earlier `asyncio.run`s)
             pool = self._clients[loop] = ClientPool(self.max_connections, self.pool_shards)
         return pool.client()
 
@@ -356,7 +358,8 @@ class Router:
         Returns a `Completion` (or, for `"stream": true`, a `CompletionStream`). Raises
         `RequestError`/`PolicyError` for bad input, `NoAdmissibleOffering` when nothing passes
         the filters, `ProviderRejected` for a provider's 4xx, `CascadeExhausted` otherwise."""
-        parsed = request if isinstance(request, Request) else parse_request(dict(request))
+        parsed = request if isinstance(request, Request) else parse_request(
+            dict(request) if isinstance(request, Mapping) else request)
         catalog = self.catalog
         decider = await self._decider_async(policy, catalog)
         decision = decider.decide(parsed.features, self.live(catalog), self.clock())

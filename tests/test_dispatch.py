@@ -256,3 +256,10 @@ def test_exhausted_cascade_lists_every_hop(
     assert msg.startswith("every hop failed (3 hops: the winner and 2 in the cascade)")
     assert len(msg.splitlines()) == 7
     assert "hop 2 anthropic/claude retry 1: timeout" in msg
+
+
+@pytest.mark.parametrize("bad", [["not", "an", "object"], "text", None])
+def test_a_request_that_is_not_an_object_is_refused_cleanly(router: Router, bad: Any) -> None:
+    with pytest.raises(RequestError) as info:
+        run(complete(router, policy(), bad))
+    assert info.value.problems[0].code == "request.invalid"
