@@ -70,8 +70,9 @@ class Decision:
         static, residual = self.evaluator.split(offering_id)
         if not residual:
             return static
-        truth = self.evaluator.truth
-        late = [p for p in residual if truth(p, o, self.context) in ("F", "U")]
+        bound = self.evaluator.bound
+        ctx = self.context
+        late = [p for p in residual if bound(p, o)(ctx) != "T"]
         if not late:
             return static
         order = self.evaluator.top_order

@@ -115,6 +115,14 @@ class Evaluator:
             return lose if all(k == lose for k in kids) else "U"
         return self.leaf(node, o, ctx)[0]
 
+    def bound(self, pointer: str, o: Offering) -> Tri:
+        """`bind`, memoised per (clause, offering)."""
+        key = ("bind", pointer, o.id)
+        found = self.memo.get(key)
+        if found is None:
+            found = self.memo[key] = self.bind(pointer, o)
+        return found
+
     def bind(self, pointer: str, o: Offering) -> Tri:
         """`truth(pointer, o, ·)` specialised for one offering, for decide's hot loop: the
         offering's static sub-verdicts become constants and each clause's dispatch is resolved
