@@ -111,9 +111,10 @@ def log_report(report: ReloadReport) -> None:
         log.warning("catalog change refused, the previous version stays in force: %s",
                     "; ".join(report.problems))
     elif report.changed:
-        log.info("catalog %s now serving (was %s; %d policies derived in %.2f s)",
-                 report.version, report.previous_version, report.policies_derived,
-                 report.seconds)
+        n = report.policies_derived
+        log.info("catalog %s now serving (was %s; %d %s derived in %.2f s)",
+                 report.version, report.previous_version, n,
+                 "policy" if n == 1 else "policies", report.seconds)
 
 
 def log_reload(future: Future[ReloadReport]) -> None:
