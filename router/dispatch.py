@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import random
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
@@ -25,7 +26,7 @@ from typing import Any
 import httpx
 
 from router.decide import Decision, HopCall
-from router.failures import UpstreamFailure, scrubbed
+from router.failures import UpstreamFailure, from_exception, scrubbed
 from router.features import Request
 from router.health import HealthTracker
 from router.offerings import Offering
@@ -33,6 +34,7 @@ from router.providers.base import Endpoint, ProviderCall
 from router.providers.registry import Unreachable, adapter
 from router.usage import Cost, Usage, price, usage_of
 
+log = logging.getLogger("unhardcoded.dispatch")
 Sleep = Callable[[float], Awaitable[None]]
 Clock = Callable[[], dt.datetime]
 Resolve = Callable[[Offering], Endpoint | Unreachable]
@@ -226,6 +228,8 @@ class Dispatcher:
                     except TimeoutError:
                         failure = UpstreamFailure("timeout", f"{target.provider}: no answer "
                                                   f"within {fb.timeout_ms} ms")
+                    except Exception as exc:  # a provider's oddity must not crash the router
+                        failure = unexpected(exc, target.provider)
                     except BaseException:  # cancelled: a half-open probe slot is given back
                         self.health.release_probe(oid)
                         raise
@@ -296,6 +300,8 @@ class Dispatcher:
                                           f"chunk within {int(timeout_s * 1000)} ms")
             except StopAsyncIteration:
                 failure = UpstreamFailure("error", f"{pcall.endpoint.provider}: empty stream")
+            except Exception as exc:  # a provider's oddity must not crash the router
+                failure = unexpected(exc, pcall.endpoint.provider)
             if failure is not None or first is None:
                 failure = scrubbed(failure or UpstreamFailure("error", "empty stream"),
                                    _key(pcall.endpoint))
@@ -320,6 +326,9 @@ class Dispatcher:
                     chunk = None
                 except UpstreamFailure as exc:
                     failure = exc
+                    chunk = None
+                except Exception as exc:  # a provider's oddity must not crash the router
+                    failure = unexpected(exc, pcall.endpoint.provider)
                     chunk = None
             latency = (self.timer() - t0) * 1000.0
             if failure is not None:
@@ -351,6 +360,13 @@ class Dispatcher:
                         200, waited, "the caller closed the stream", params=params))
                     outcome.served_by = oid
             await _close(source)
+
+
+def unexpected(exc: Exception, provider: str) -> UpstreamFailure:
+    """An exception no adapter classified (a bug, or a provider oddity nobody foresaw): an
+    `error` attempt, logged by type only (its message could quote the provider's body)."""
+    log.warning("unclassified %s from %s, counted as an error", type(exc).__name__, provider)
+    return from_exception(exc, provider)
 
 
 def _key(endpoint: Endpoint) -> str | None:

@@ -68,7 +68,7 @@ def retry_after_seconds(headers: Mapping[str, str], now: dt.datetime) -> float |
     if raw is None:
         return None
     raw = raw.strip()
-    if raw.isdigit():
+    if raw.isascii() and raw.isdigit():
         return float(int(raw[:12]))
     try:
         when = email.utils.parsedate_to_datetime(raw)
@@ -98,7 +98,7 @@ def error_body(body: bytes) -> Any:
     text = body[:MAX_ERROR_BODY_CHARS * 4].decode("utf-8", errors="replace")
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return text[:MAX_ERROR_BODY_CHARS]
 
 

@@ -263,3 +263,53 @@ def test_a_request_that_is_not_an_object_is_refused_cleanly(router: Router, bad:
     with pytest.raises(RequestError) as info:
         run(complete(router, policy(), bad))
     assert info.value.problems[0].code == "request.invalid"
+
+
+@pytest.mark.parametrize("body", ["[" * 50_000 + "]" * 50_000,
+                                  '{"choices": [{"message": ' * 5_000])
+def test_hostile_bodies_are_malformed_errors_not_crashes(
+        router: Router, fakes: tuple[FakeProvider, FakeProvider], body: str) -> None:
+    fakes[0].script_for("cheap-2026", status(200, body=body))
+    fakes[0].script_for("mid", ok("fine"))
+    rec = run(complete(router, policy(), request())).record()
+    assert outcomes(rec) == [("openai/cheap", 0, "error", 200), ("openai/mid", 0, "ok", 200)]
+
+
+def test_a_deeply_nested_error_body_is_kept_as_text(
+        router: Router, fakes: tuple[FakeProvider, FakeProvider]) -> None:
+    fakes[0].script_for("cheap-2026", status(400, body="[" * 10_000 + "]" * 10_000))
+    with pytest.raises(ProviderRejected) as info:
+        run(complete(router, policy(), request()))
+    assert isinstance(info.value.provider_error, str)
+
+
+def test_retry_after_must_be_ascii_digits() -> None:
+    import datetime as dt
+
+    from router.failures import retry_after_seconds
+    now = dt.datetime(2026, 11, 26, tzinfo=dt.UTC)
+    assert retry_after_seconds({"retry-after": "\u00b2"}, now) is None
+    assert retry_after_seconds({"retry-after": "7"}, now) == 7.0
+    assert retry_after_seconds({"retry-after-ms": "1500"}, now) == 1.5
+    assert retry_after_seconds({"retry-after-ms": "nan", "retry-after": "3"}, now) == 3.0
+
+
+def test_an_unclassified_exception_is_an_error_attempt_not_a_crash(
+        router: Router, fakes: tuple[FakeProvider, FakeProvider],
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """A neighbour (the OpenAI adapter) is replaced by one that raises what no classifier
+    knows; dispatch records an `error` attempt and fails over to Anthropic."""
+    from router.providers import registry
+
+    class Broken:
+        wire = "openai"
+
+        async def complete(self, *args: Any) -> dict[str, Any]:
+            raise KeyError("choices")
+
+    monkeypatch.setitem(registry.ADAPTERS, "openai", Broken())  # type: ignore[arg-type]
+    fakes[1].script_for("claude-x-20260101", ok("from claude"))
+    rec = run(complete(router, policy(), request())).record()
+    assert [a["outcome"] for a in rec["attempts"]] == ["error", "error", "ok"]
+    assert rec["attempts"][0]["detail"] == "openai: unexpected failure (KeyError)"
+    assert "unclassified KeyError from openai" in caplog.text

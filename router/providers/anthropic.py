@@ -98,7 +98,7 @@ async def _translated(resp: httpx.Response, translator: AnthropicStreamTranslato
             if not isinstance(payload, dict):
                 raise ValueError("not an object")
             chunks = translator.feed(event, payload)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise malformed(provider, f"stream event `{event[:40]}` is not JSON") from None
         except TranslationError as exc:
             raise malformed(provider, f"{exc.message} at {exc.pointer}") from None

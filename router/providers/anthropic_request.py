@@ -250,6 +250,8 @@ def _arguments(value: Any, pointer: str) -> dict[str, Any]:
         parsed = json.loads(text)
     except ValueError as exc:
         fail(pointer, f"tool call arguments are not valid JSON: {exc}")
+    except RecursionError:
+        fail(pointer, "tool call arguments are nested too deeply")
     if not isinstance(parsed, dict):
         fail(pointer, "tool call arguments must be a JSON object")
     return parsed

@@ -55,7 +55,7 @@ def _json_answer(status: int, headers: httpx.Headers, content: bytes, provider: 
         raise malformed(provider, f"body over {MAX_RESPONSE_BYTES} bytes")
     try:
         return json.loads(content)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise malformed(provider, "body is not JSON") from None
 
 

@@ -79,7 +79,7 @@ async def _chunks(resp: httpx.Response, provider: str) -> AsyncIterator[dict[str
             return
         try:
             chunk = json.loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise malformed(provider, "stream event is not JSON") from None
         if not isinstance(chunk, dict):
             raise malformed(provider, "stream event is not an object")
