@@ -8,6 +8,8 @@ calls the engine.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,14 +43,31 @@ class HopCall:
 
 @dataclass(frozen=True)
 class Decision:
+    """A decision. The winner and cascade are settled by `decide`; the full ranking and the
+    per-request rejections of the other candidates are finished on first use (records,
+    explain, render), so the hot path checks only as many candidates as it needs."""
+
     derivation: Derivation
     context: Context
-    ranking: tuple[Ranked, ...]
-    late_rejected: dict[str, tuple[str, ...]]  # residual clauses that failed per request
     selected: str | None
     cascade: tuple[str, ...]
     calls: tuple[HopCall, ...]
     evaluator: Evaluator  # the decider's, shared by record, explain and render
+    settle: Callable[[], tuple[tuple[Ranked, ...], dict[str, tuple[str, ...]]]]
+
+    @functools.cached_property
+    def _settled(self) -> tuple[tuple[Ranked, ...], dict[str, tuple[str, ...]]]:
+        return self.settle()
+
+    @property
+    def ranking(self) -> tuple[Ranked, ...]:
+        """Every admissible offering, best first, with its rank key values."""
+        return self._settled[0]
+
+    @property
+    def late_rejected(self) -> dict[str, tuple[str, ...]]:
+        """Candidates whose residual clauses failed for this request."""
+        return self._settled[1]
 
     @property
     def admissible(self) -> tuple[str, ...]:
@@ -95,38 +114,76 @@ class Decider:
         ]
         # Per candidate, its residual clauses bound to it (`Evaluator.bind`): static parts are
         # constants, so a decision only compares request and live values.
-        self.checks: list[tuple[Offering, tuple[tuple[str, Tri], ...]]] = [
-            (o, tuple((ptr, self.evaluator.bind(ptr, o)) for ptr in residual))
+        self.checks: dict[str, tuple[tuple[str, Tri], ...]] = {
+            o.id: tuple((ptr, self.evaluator.bind(ptr, o)) for ptr in residual)
             for o, residual in self.candidates
-        ]
+        }
         self.rank = derivation.policy.rank
         self.prices = {o.id: (o.input_price, o.output_price, o.max_output_tokens)
                        for o, _ in self.candidates}
         self.fixed = {o.id: self._fixed_keys(o) for o, _ in self.candidates}
         self.needs_est_cost = any(k.metric == "est_cost" and not k.evidence for k in self.rank)
+        static = all(v is not _PER_REQUEST for f in self.fixed.values() for v in f)
+        self.static_order: list[tuple[str, tuple[KeyValue, ...]]] | None = (
+            [(r.offering_id, r.keys) for r in self.order([o for o, _ in self.candidates], None)]
+            if static else None)
+        self.only_est_cost = (len(self.rank) == 1 and self.rank[0].metric == "est_cost"
+                              and not self.rank[0].evidence)
 
     def decide(self, features: RequestFeatures, live: LiveState, at: dt.datetime) -> Decision:
         ctx = Context(features, live, at)
-        survivors: list[Offering] = []
-        late: dict[str, tuple[str, ...]] = {}
-        for o, checks in self.checks:
-            failed = [ptr for ptr, check in checks if check(ctx) != "T"]
-            if failed:
-                late[o.id] = tuple(failed)
+        ordered = self.ordered(ctx)
+        want = 1 + self.d.policy.cascade
+        failed: dict[str, tuple[str, ...]] = {}
+        hops: list[str] = []
+        checked = 0
+        for oid, _ in ordered:  # best first: stop at the winner and its cascade
+            if len(hops) == want:
+                break
+            checked += 1
+            f = self.failed(oid, ctx)
+            if f:
+                failed[oid] = f
             else:
-                survivors.append(o)
-        ranking = self.order(survivors, ctx)
-        n = self.d.policy.cascade
-        selected = ranking[0].offering_id if ranking else None
-        cascade = tuple(r.offering_id for r in ranking[1 : 1 + n])
-        hops = ((selected,) if selected else ()) + cascade
-        calls = tuple(HopCall(h, hop_params(self.d, h, features)) for h in hops)
-        return Decision(self.d, ctx, tuple(ranking), late, selected, cascade, calls,
-                        self.evaluator)
+                hops.append(oid)
 
-    def order(self, survivors: list[Offering], ctx: Context) -> list[Ranked]:
+        def settle() -> tuple[tuple[Ranked, ...], dict[str, tuple[str, ...]]]:
+            late = dict(failed)
+            ranking = [Ranked(oid, keys) for oid, keys in ordered[:checked] if oid not in late]
+            for oid, keys in ordered[checked:]:
+                f = self.failed(oid, ctx)
+                if f:
+                    late[oid] = f
+                else:
+                    ranking.append(Ranked(oid, keys))
+            return tuple(ranking), late
+
+        selected = hops[0] if hops else None
+        cascade = tuple(hops[1:])
+        calls = tuple(HopCall(h, hop_params(self.d, h, features)) for h in hops)
+        return Decision(self.d, ctx, selected, cascade, calls, self.evaluator, settle)
+
+    def failed(self, offering_id: str, ctx: Context) -> tuple[str, ...]:
+        """The candidate's residual clauses that fail for this request."""
+        return tuple(ptr for ptr, check in self.checks[offering_id] if check(ctx) != "T")
+
+    def ordered(self, ctx: Context) -> list[tuple[str, tuple[KeyValue, ...]]]:
+        """Every candidate (id, rank key values), best first: unknown values last, the id as
+        the last tie-break. When no key depends on the request the order was computed once."""
+        if self.static_order is not None:
+            return self.static_order
+        if self.only_est_cost:  # the common single-key policy, sorted on plain tuples
+            desc = self.rank[0].descending
+            est = self._est_costs([o for o, _ in self.candidates], ctx)
+            items = sorted((1, 0.0, oid) if v is None else (0, -v if desc else v, oid)
+                           for oid, v in est.items())
+            return [(oid, (est[oid],)) for _, _, oid in items]
+        return [(r.offering_id, r.keys)
+                for r in self.order([o for o, _ in self.candidates], ctx)]
+
+    def order(self, survivors: list[Offering], ctx: Context | None) -> list[Ranked]:
         keys = self.rank
-        est = self._est_costs(survivors, ctx) if self.needs_est_cost else {}
+        est = self._est_costs(survivors, ctx) if ctx is not None and self.needs_est_cost else {}
         ranked = []
         for o in survivors:
             fixed = self.fixed[o.id]
@@ -134,6 +191,7 @@ class Decider:
             for i, k in enumerate(keys):
                 v = fixed[i]
                 if v is _PER_REQUEST:
+                    assert ctx is not None
                     values.append(est[o.id] if k.metric == "est_cost"
                                   else self.metric(o, k, ctx))
                 else:
