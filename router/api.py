@@ -277,7 +277,7 @@ class Router:
                 f.result()
             self.catalog = new
             return ReloadReport(True, current.version, new.version, len(policies),
-                                time.perf_counter() - started)
+                                time.perf_counter() - started, swapped_at=time.monotonic())
 
     def reload_in_background(self) -> Future[ReloadReport]:
         future: Future[ReloadReport] = Future()

@@ -61,6 +61,7 @@ class ReloadReport:
     policies_derived: int = 0
     seconds: float = 0.0
     problems: tuple[str, ...] = ()  # why the new files were refused (nothing changed)
+    swapped_at: float | None = None  # time.monotonic() when the new version started serving
 
     @property
     def refused(self) -> bool:

@@ -160,7 +160,7 @@ def test_background_swap_while_decisions_flow(tmp_path: Path) -> None:
     doc = json.loads(path.read_text())
     doc["offerings"][0]["input_price"] = 0.0001
     path.write_text(json.dumps(doc))
-    seen: list[tuple[float, str]] = []
+    seen: list[tuple[float, float, str]] = []  # (started, ended, catalog version used)
     errors: list[BaseException] = []
     stop = threading.Event()
 
@@ -168,9 +168,11 @@ def test_background_swap_while_decisions_flow(tmp_path: Path) -> None:
         i = 0
         while not stop.is_set():
             try:
+                t0 = time.monotonic()
                 r = router.route(policies[i % len(policies)], {"messages": [
                     {"role": "user", "content": "x" * 400}], "labels": ["pii"]})
-                seen.append((time.monotonic(), r.record(proofs=False)["catalog_version"]))
+                version = r.record(proofs=False)["catalog_version"]
+                seen.append((t0, time.monotonic(), version))
             except BaseException as exc:  # collected and asserted below
                 errors.append(exc)
             i += 1
@@ -182,19 +184,23 @@ def test_background_swap_while_decisions_flow(tmp_path: Path) -> None:
     started = time.monotonic()
     future = router.reload_in_background()
     report = future.result(timeout=120)
-    swapped = time.monotonic()
-    # let a few decisions finish on the new version (the first builds its decider)
-    assert wait_until(lambda: sum(1 for t, _ in seen if t > swapped + 0.01) >= 5, timeout=30)
+    assert report.swapped_at is not None
+    swapped = report.swapped_at
+    # let a few decisions start and finish on the new version (the first builds its decider)
+    assert wait_until(lambda: sum(1 for t0, _, _ in seen if t0 > swapped) >= 5, timeout=30)
     stop.set()
     for w in workers:
         w.join()
     assert errors == []
     assert report.changed and report.policies_derived == 4
     new = report.version
-    assert {v for _, v in seen} == {old, new}
-    during = [v for t, v in seen if started < t < swapped - 0.01]
-    assert during and set(during) == {old}  # decisions did not wait for the derivation
-    after = [v for t, v in seen if t > swapped + 0.01]
+    assert {v for _, _, v in seen} == {old, new}
+    # every decision that ended before the swap used the old version, while the new one was
+    # being derived (decisions did not wait for it) ...
+    during = [v for t0, t1, v in seen if t0 > started and t1 < swapped]
+    assert during and set(during) == {old}
+    # ... and every decision that started after the swap used the new one
+    after = [v for t0, _, v in seen if t0 > swapped]
     assert after and set(after) == {new}
     router.close()
 

@@ -23,22 +23,22 @@ def dumps(body: dict[str, Any]) -> bytes:
 async def post_json(client: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str],
                     timeout_s: float, provider: str, now: dt.datetime) -> Any:
     """POST and return the parsed JSON body of a 2xx answer; raise `UpstreamFailure` else."""
-    failure: UpstreamFailure | None = None
-    try:
-        resp = await client.post(url, content=body, headers=headers, timeout=timeout_s)
-        content = resp.content
-    except (httpx.HTTPError, OSError) as exc:
-        failure = from_exception(exc, provider)
-    if failure is not None:
-        raise failure
-    return _json_answer(resp.status_code, resp.headers, content, provider, now)
+    request = client.build_request("POST", url, content=body, headers=headers,
+                                   timeout=timeout_s)
+    return await _send_json(client, request, provider, now)
 
 
 async def get_json(client: httpx.AsyncClient, url: str, headers: dict[str, str],
                    timeout_s: float, provider: str, now: dt.datetime) -> Any:
+    request = client.build_request("GET", url, headers=headers, timeout=timeout_s)
+    return await _send_json(client, request, provider, now)
+
+
+async def _send_json(client: httpx.AsyncClient, request: httpx.Request, provider: str,
+                     now: dt.datetime) -> Any:
     failure: UpstreamFailure | None = None
     try:
-        resp = await client.get(url, headers=headers, timeout=timeout_s)
+        resp = await client.send(request)
         content = resp.content
     except (httpx.HTTPError, OSError) as exc:
         failure = from_exception(exc, provider)
