@@ -157,6 +157,58 @@ class Evaluator:
             return lambda ctx: "T" if name in ctx.features.labels else "F"
         return lambda ctx: self.leaf(node, o, ctx)[0]
 
+    def finish(self, pointer: str, o: Offering, ctx: Context) -> dict[str, Any]:
+        """The per-request half of a proof: how a residual clause was finished — each residual
+        leaf's truth with the offering-side and request/live-side values it compared; static
+        sub-verdicts are named with their derived truth (their proof is the derivation's)."""
+        derived = self.d.verdicts[pointer][o.id][0]
+        if derived != "R":
+            return {"pointer": pointer, "truth": derived, "by": "derivation"}
+        truth = self.truth(pointer, o, ctx)
+        out: dict[str, Any] = {"pointer": pointer, "truth": truth}
+        node = self.nodes[pointer]
+        if pointer == "builtin:status_available":
+            values = ctx.live.of(o.id)
+            out["compared"] = {"status": values.status, "reason": values.reason}
+        elif pointer == "builtin:capabilities_cover_needs":
+            caps = o.capabilities
+            out["compared"] = {"needs": list(ctx.features.needs),
+                               "capabilities": None if caps is None else list(caps)}
+        elif pointer == "builtin:context_fits_input":
+            out["compared"] = {"input_tokens": ctx.features.input_tokens,
+                               "context_window": o.context_window}
+        elif node.children:
+            out["children"] = [self.finish(c, o, ctx) for c in node.children]
+        else:
+            out["compared"] = self._compared(node, o, ctx)
+        return out
+
+    def _compared(self, node: Node, o: Offering, ctx: Context) -> dict[str, Any]:
+        """The named values a residual leaf compared."""
+        clause = node.clause
+        f = ctx.features
+        if isinstance(clause, Label):
+            return {"label": clause.name, "request labels": list(f.labels)}
+        if isinstance(clause, FeatureCmp):
+            return {clause.feature: feature_value(o, clause.feature, ctx, self.d)}
+        if isinstance(clause, SetOp):
+            assert isinstance(clause.values, ReqRef)
+            feature = clause.values.feature
+            return {clause.attr: _plain(o.attr(clause.attr)),
+                    feature: list(f.needs if feature == "needs" else f.labels)}
+        assert isinstance(clause, Cmp | Member)
+        out: dict[str, Any] = {clause.attr: _plain(attr_value(o, clause.attr, ctx, self.d))}
+        if isinstance(clause, Cmp) and isinstance(clause.value, ReqRef):
+            feature = clause.value.feature
+            out[feature] = feature_value(o, feature, ctx, self.d)
+        if clause.attr == "est_cost":
+            out.update(input_tokens=f.input_tokens,
+                       max_output=effective_max_output(o, f, self.d.policy),
+                       input_price=o.input_price, output_price=o.output_price)
+        elif clause.attr == "deprecated":
+            out.update(deprecation_date=o.deprecation_date, at=ctx.at.isoformat())
+        return out
+
     def leaf(self, node: Node, o: Offering, ctx: Context) -> tuple[str, object, object]:
         """(truth, offering-side value, request-side value) of a residual leaf."""
         clause = node.clause
@@ -264,6 +316,13 @@ _BUILTIN_FAST: dict[str, Check] = {
     "builtin:capabilities_cover_needs": _capabilities_cover_needs,
     "builtin:context_fits_input": _context_fits_input,
 }
+
+
+def _plain(value: object) -> object:
+    """A compared value as JSON data (sets as sorted lists)."""
+    if isinstance(value, frozenset | set):
+        return sorted(value, key=str)
+    return value
 
 
 def builtin_check(pointer: str) -> Check | None:

@@ -61,6 +61,8 @@ def _entry(decision: Decision, ptr: str, o: Offering, ctx: Context | None, stage
                              "reason": decision.evaluator.reason(ptr, o, ctx), "stage": stage}
     if full_proofs:
         entry["proof"] = proof_of(d, ptr, o.id).to_json()
+    if ctx is not None:  # finished per request: the values it compared
+        entry["finished"] = decision.evaluator.finish(ptr, o, ctx)
     return entry
 
 
@@ -76,6 +78,8 @@ def admission_entries(decision: Decision, offering_id: str) -> list[dict[str, An
                                  else "decide", "proof": proof_of(d, node.pointer,
                                                                   offering_id).to_json()}
         entry["reason"] = ev.reason(node.pointer, o, decision.context)
+        if truth == "R":
+            entry["finished"] = ev.finish(node.pointer, o, decision.context)
         out.append(entry)
     return out
 

@@ -66,3 +66,20 @@ def test_without_clamp_est_cost_uses_the_ask(router: Router) -> None:
     keys = {r.offering_id: r.keys[0] for r in result.decision.ranking}
     tokens = result.decision.context.features.input_tokens
     assert keys["openai/cheap"] == pytest.approx((tokens * 0.1 + 50_000 * 0.4) / 1e6)
+
+
+def test_rejections_finished_per_request_name_the_values_compared() -> None:
+    """The per-request half of a rejection's proof: the live and request values compared."""
+    router = Router(catalog(), environ={"OPENAI_API_KEY": "x"})
+    pol = policy(filters=[["<=", "est_cost", 0.0001]])
+    rec = router.route(pol, request(max_tokens=100), router.live()).record()
+    by_pointer = {e["pointer"]: e for e in rec["rejected"]["openai/mid"]}
+    cost = by_pointer["/2/1"]["finished"]
+    assert cost["truth"] == "F" and cost["compared"]["max_output"] == 100
+    assert cost["compared"]["input_price"] == 1.0 and cost["compared"]["output_price"] == 4.0
+    assert cost["compared"]["est_cost"] == pytest.approx(
+        (cost["compared"]["input_tokens"] * 1.0 + 100 * 4.0) / 1e6)
+    status = {e["pointer"]: e for e in rec["rejected"]["mistral/nokey"]}
+    assert status["builtin:status_available"]["finished"]["compared"] == {
+        "status": "no_key", "reason": "no key: set MISTRAL_API_KEY"}
+    assert "builtin:status_available" not in by_pointer  # openai has a key
