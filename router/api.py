@@ -157,7 +157,7 @@ class Router:
                  breaker: BreakerSettings | None = None,
                  dispatch: DispatchSettings | None = None,
                  max_connections: int = MAX_CONNECTIONS,
-                 pool_shards: int = DEFAULT_SHARDS) -> None:
+                 pool_shards: int = DEFAULT_SHARDS, trust_env: bool = False) -> None:
         self.source: CatalogSource | None = None
         if isinstance(catalog, Catalog):
             if overlays:
@@ -178,6 +178,7 @@ class Router:
                                      timer=timer, settings=dispatch)
         self.max_connections = max_connections
         self.pool_shards = pool_shards
+        self.trust_env = trust_env  # True: honour HTTP(S)_PROXY / NO_PROXY from the process env
         self.discovered: Discovery | None = None
         self._unreachable: tuple[str, dict[str, LiveValues]] | None = None
         self._clients: dict[asyncio.AbstractEventLoop, ClientPool] = {}
@@ -348,7 +349,8 @@ class Router:
         if pool is None or pool.is_closed:
             for old in [x for x in self._clients if x.is_closed()]:
                 del self._clients[old]  # loops already gone (e.g. earlier `asyncio.run`s)
-            pool = self._clients[loop] = ClientPool(self.max_connections, self.pool_shards)
+            pool = self._clients[loop] = ClientPool(self.max_connections, self.pool_shards,
+                                                    self.trust_env)
         return pool.client()
 
     async def complete(self, policy: PolicyInput,

@@ -17,13 +17,14 @@ DEFAULT_SHARDS = 16
 
 
 class ClientPool:
-    def __init__(self, max_connections: int, shards: int = DEFAULT_SHARDS) -> None:
+    def __init__(self, max_connections: int, shards: int = DEFAULT_SHARDS,
+                 trust_env: bool = False) -> None:
         shards = max(1, min(shards, max_connections))
         per = max(1, max_connections // shards)
         limits = httpx.Limits(max_connections=per, max_keepalive_connections=per)
         tls = httpx.create_ssl_context()  # loading CA certificates once costs ~17 ms
-        self.clients = [httpx.AsyncClient(limits=limits, follow_redirects=False, trust_env=False,
-                                          verify=tls)
+        self.clients = [httpx.AsyncClient(limits=limits, follow_redirects=False,
+                                          trust_env=trust_env, verify=tls)
                         for _ in range(shards)]
         self._next = itertools.cycle(self.clients)
 

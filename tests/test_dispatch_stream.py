@@ -316,3 +316,16 @@ def test_a_cancelled_half_open_probe_gives_its_slot_back(
     asyncio.run(cancelled_probe())
     assert router.health.admit_call("openai/cheap") is None  # the slot is free again
     router.close()
+
+
+def test_proxies_from_the_environment_only_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stray HTTPS_PROXY is ignored unless the router is built with trust_env=True."""
+    from router.pool import ClientPool
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    default = ClientPool(4, 2)
+    trusting = ClientPool(4, 2, trust_env=True)
+    assert not default.clients[0]._mounts  # no proxy transport mounted
+    assert trusting.clients[0]._mounts
+    asyncio.run(default.aclose())
+    asyncio.run(trusting.aclose())
