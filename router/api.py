@@ -437,7 +437,3 @@ async def _prepend(first: dict[str, Any], rest: CompletionStream
             yield chunk
     finally:  # a caller that stops early closes the provider stream now, not at GC
         await rest.aclose()
-
-
-def load_json_file(path: str | Path) -> Any:
-    return json.loads(Path(path).read_text(encoding="utf-8"))

@@ -16,7 +16,7 @@ from typing import Any
 from router.attributes import ATTRIBUTES, Source
 from router.derive import Derivation
 from router.evaluate import Context, Evaluator, Tri, attr_value
-from router.facts import asked_max_output, effective_max_output
+from router.facts import asked_max_output, call_max_output, cost, effective_max_output
 from router.features import RequestFeatures
 from router.live import LiveState
 from router.offerings import Offering
@@ -118,6 +118,7 @@ class Decider:
             o.id: tuple((ptr, self.evaluator.bind(ptr, o)) for ptr in residual)
             for o, residual in self.candidates
         }
+        self.offerings = [o for o, _ in self.candidates]
         self.rank = derivation.policy.rank
         self.prices = {o.id: (o.input_price, o.output_price, o.max_output_tokens)
                        for o, _ in self.candidates}
@@ -125,7 +126,7 @@ class Decider:
         self.needs_est_cost = any(k.metric == "est_cost" and not k.evidence for k in self.rank)
         static = all(v is not _PER_REQUEST for f in self.fixed.values() for v in f)
         self.static_order: list[tuple[str, tuple[KeyValue, ...]]] | None = (
-            [(r.offering_id, r.keys) for r in self.order([o for o, _ in self.candidates], None)]
+            [(r.offering_id, r.keys) for r in self.order(self.offerings, None)]
             if static else None)
         self.only_est_cost = (len(self.rank) == 1 and self.rank[0].metric == "est_cost"
                               and not self.rank[0].evidence)
@@ -174,12 +175,11 @@ class Decider:
             return self.static_order
         if self.only_est_cost:  # the common single-key policy, sorted on plain tuples
             desc = self.rank[0].descending
-            est = self._est_costs([o for o, _ in self.candidates], ctx)
+            est = self._est_costs(self.offerings, ctx)
             items = sorted((1, 0.0, oid) if v is None else (0, -v if desc else v, oid)
                            for oid, v in est.items())
             return [(oid, (est[oid],)) for _, _, oid in items]
-        return [(r.offering_id, r.keys)
-                for r in self.order([o for o, _ in self.candidates], ctx)]
+        return [(r.offering_id, r.keys) for r in self.order(self.offerings, ctx)]
 
     def order(self, survivors: list[Offering], ctx: Context | None) -> list[Ranked]:
         keys = self.rank
@@ -226,8 +226,8 @@ class Decider:
         return tuple(out)
 
     def _est_costs(self, survivors: list[Offering], ctx: Context) -> dict[str, KeyValue]:
-        """`est_cost` of every survivor, inlined: the same arithmetic as `facts.est_cost` over
-        `facts.effective_max_output`."""
+        """`est_cost` of every survivor: `facts.est_cost` with the request's ask and the
+        policy's clamp read once, and each offering's prices from a table."""
         policy = self.d.policy
         asked = asked_max_output(ctx.features, policy)
         clamps = policy.clamps_max_tokens
@@ -235,14 +235,7 @@ class Decider:
         out: dict[str, KeyValue] = {}
         for o in survivors:
             ip, op, limit = self.prices[o.id]
-            if asked is None:
-                max_out = limit
-            elif clamps and limit is not None:
-                max_out = min(asked, limit)
-            else:
-                max_out = asked
-            out[o.id] = (None if ip is None or op is None or max_out is None
-                         else (tokens * ip + max_out * op) / 1e6)
+            out[o.id] = cost(tokens, ip, op, call_max_output(asked, limit, clamps))
         return out
 
     def metric(self, o: Offering, key: RankKey, ctx: Context) -> KeyValue:

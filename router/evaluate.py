@@ -325,10 +325,5 @@ def _plain(value: object) -> object:
     return value
 
 
-def builtin_check(pointer: str) -> Check | None:
-    """The direct check of a built-in's residual form, if it has one."""
-    return _BUILTIN_FAST.get(pointer)
-
-
 def _flip(op: str) -> str:
     return {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}[op]

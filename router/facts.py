@@ -22,9 +22,14 @@ Fact = tuple[str, tuple[object, ...]]
 
 def est_cost(offering: Offering, input_tokens: int, max_output: int | None) -> float | None:
     """Spec §2: input tokens × input_price + max output tokens × output_price, over 1e6."""
-    if offering.input_price is None or offering.output_price is None or max_output is None:
+    return cost(input_tokens, offering.input_price, offering.output_price, max_output)
+
+
+def cost(input_tokens: int, input_price: float | None, output_price: float | None,
+         max_output: int | None) -> float | None:
+    if input_price is None or output_price is None or max_output is None:
         return None
-    return (input_tokens * offering.input_price + max_output * offering.output_price) / 1e6
+    return (input_tokens * input_price + max_output * output_price) / 1e6
 
 
 def asked_max_output(features: RequestFeatures, policy: Policy) -> int | None:
@@ -41,11 +46,15 @@ def effective_max_output(offering: Offering, features: RequestFeatures,
                          policy: Policy) -> int | None:
     """The max output of the call to this offering: the ask (`asked_max_output`), clamped to
     the offering's limit when the policy clamps; with no ask, the offering's own limit."""
-    asked = asked_max_output(features, policy)
-    limit = offering.max_output_tokens
+    return call_max_output(asked_max_output(features, policy), offering.max_output_tokens,
+                           policy.clamps_max_tokens)
+
+
+def call_max_output(asked: int | None, limit: int | None, clamps: bool) -> int | None:
+    """The ask, clamped to the offering's limit when the policy clamps; no ask: the limit."""
     if asked is None:
         return limit
-    if policy.clamps_max_tokens and limit is not None:
+    if clamps and limit is not None:
         return min(asked, limit)
     return asked
 

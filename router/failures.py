@@ -23,7 +23,6 @@ from typing import Any, Literal
 import httpx
 
 FailureKind = Literal["timeout", "rate_limit", "error", "bad_request"]
-FAILURE_KINDS: tuple[FailureKind, ...] = ("timeout", "rate_limit", "error", "bad_request")
 MAX_ERROR_BODY_CHARS = 4096
 
 

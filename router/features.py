@@ -45,12 +45,6 @@ class RequestFeatures(BaseModel):
     # them; a clamp writes the max-tokens field the request used).
     params_set: tuple[str, ...] = ()
 
-    def label_set(self) -> frozenset[str]:
-        return frozenset(self.labels)
-
-    def need_set(self) -> frozenset[str]:
-        return frozenset(self.needs)
-
 
 @dataclass(frozen=True)
 class Request:

@@ -31,6 +31,17 @@ _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 MAX_URL_LENGTH = 2048
 
 
+def price_value(v: Any) -> Any:
+    """Before-validation of a price field: a finite number (ints become floats), never a bool."""
+    if isinstance(v, bool):
+        raise ValueError("a price is a number, not a bool")
+    if isinstance(v, int):
+        return float(v)
+    if isinstance(v, float) and not math.isfinite(v):
+        raise ValueError("a price must be finite")
+    return v
+
+
 class Offering(BaseModel):
     """One model served by one provider in one region (static attributes only)."""
 
@@ -56,13 +67,7 @@ class Offering(BaseModel):
     @field_validator("input_price", "output_price", "cached_input_price", mode="before")
     @classmethod
     def _number(cls, v: Any) -> Any:
-        if isinstance(v, bool):
-            raise ValueError("a price is a number, not a bool")
-        if isinstance(v, int):
-            return float(v)
-        if isinstance(v, float) and not math.isfinite(v):
-            raise ValueError("a price must be finite")
-        return v
+        return price_value(v)
 
     @field_validator("capabilities", "tags", mode="before")
     @classmethod

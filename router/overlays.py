@@ -34,7 +34,6 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
-import math
 import re
 import tomllib
 from collections.abc import Iterable, Sequence
@@ -44,8 +43,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from router.live import LiveState, LiveValues
-from router.offerings import MAX_CATALOG_BYTES, MAX_OFFERINGS, Catalog, Offering
+from router.live import Layered, LiveState, LiveValues
+from router.offerings import (
+    MAX_CATALOG_BYTES,
+    MAX_OFFERINGS,
+    Catalog,
+    Offering,
+    price_value,
+)
 from router.problems import Problem, RefusedError, child_pointer, did_you_mean, quote
 
 OVERLAY_SCHEMA = 1
@@ -71,13 +76,7 @@ class PriceOverride(BaseModel):
     @field_validator("input_price", "output_price", "cached_input_price", mode="before")
     @classmethod
     def _number(cls, v: Any) -> Any:
-        if isinstance(v, bool):
-            raise ValueError("a price is a number, not a bool")
-        if isinstance(v, int):
-            return float(v)
-        if isinstance(v, float) and not math.isfinite(v):
-            raise ValueError("a price must be finite")
-        return v
+        return price_value(v)
 
     def update(self) -> dict[str, float]:
         return {k: v for k, v in self.model_dump().items() if v is not None}
@@ -374,7 +373,7 @@ def with_disabled(live: LiveState, catalog: Catalog) -> LiveState:
     """
     if not catalog.disabled:
         return live
-    return LiveState({**live.values, **disabled_values(catalog)}, consulted=live.consulted)
+    return LiveState(Layered(disabled_values(catalog), live.values), consulted=live.consulted)
 
 
 def export_document(catalog: Catalog) -> dict[str, Any]:

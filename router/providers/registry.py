@@ -59,27 +59,8 @@ SPECS: dict[str, ProviderSpec] = {s.name: s for s in (
 
 ADAPTERS: dict[str, Provider] = {"openai": OpenAICompatible(), "anthropic": AnthropicMessages()}
 
-# Providers the catalog knows but this router cannot call yet (their key variables are still
-# listed so that `no_key` names the right variable).
-OTHER_KEY_VARS: dict[str, tuple[str, ...]] = {
-    "bedrock": ("AWS_ACCESS_KEY_ID", "AWS_BEARER_TOKEN_BEDROCK"),
-    "azure": ("AZURE_API_KEY", "AZURE_OPENAI_API_KEY"),
-    "azure_ai": ("AZURE_AI_API_KEY",),
-    "vertex_ai": ("GOOGLE_APPLICATION_CREDENTIALS", "VERTEXAI_PROJECT"),
-    "cohere": ("COHERE_API_KEY",),
-}
-
-
 def env_prefix(provider: str) -> str:
     return provider.upper().replace("-", "_").replace(".", "_")
-
-
-def key_variables(provider: str) -> tuple[str, ...]:
-    """Env variables that can hold a provider's key (default `<PROVIDER>_API_KEY`)."""
-    spec = SPECS.get(provider)
-    if spec is not None:
-        return spec.key_vars
-    return OTHER_KEY_VARS.get(provider, (env_prefix(provider) + "_API_KEY",))
 
 
 def base_url_variable(provider: str) -> str:
