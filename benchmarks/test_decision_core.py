@@ -11,11 +11,11 @@ import time
 import pytest
 
 from benchmarks.workload import REQUEST, catalog, policy
-from router.admit import admit
-from router.decide import Decider
-from router.derive import derive
-from router.features import features_of
-from router.live import LiveState
+from router.decide.decider import Decider
+from router.engine.derive import derive
+from router.live.state import LiveState
+from router.policy.admit import admit
+from router.request.features import features_of
 
 SIZES = [100, 500, 2000]
 KS = [1, 5, 15]

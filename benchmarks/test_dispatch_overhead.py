@@ -3,7 +3,8 @@
 Each round fires `CONCURRENCY` calls at once on one event loop against the fake
 OpenAI-compatible provider of `tests/fakes`, run in its own process. Three clients: a direct call
 through one pooled `httpx.AsyncClient` (the naive baseline), a direct call through the router's
-sharded pool (`router.pool.ClientPool`, the same transport the router uses: the fair baseline),
+sharded pool (`router.dispatch.pool.ClientPool`, the same transport the router uses:
+the fair baseline),
 and `Router.complete`. Per-call latency is measured from the call to the response (non-stream) or to
 the end of the stream; the router's calls include decide (embedded catalog, N≈3,200, cached
 derivation), live state, body mutation, dispatch, usage pricing and the record's dispatch part.
@@ -24,8 +25,8 @@ from typing import Any
 import httpx
 import pytest
 
-from router.api import Router
-from router.pool import ClientPool
+from router.dispatch.pool import ClientPool
+from router.facade import Router
 
 CONCURRENCY = 100
 ROUNDS = 20

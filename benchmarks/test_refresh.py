@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from benchmarks.workload import REQUEST, catalog, policy
-from router.api import Router
+from router.facade import Router
 
 N = 2000
 POLICIES = [policy(k, rank) for k in (1, 3, 5, 7, 9, 11, 13, 15)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from router.offerings import Catalog, build_catalog
+from router.catalog.offerings import Catalog, build_catalog
 
 REGIONS = ["global", "us", "eu", "apac"]
 CAPS = ["tools", "vision", "json_schema", "reasoning", "streaming", "pdf_input"]

@@ -3,9 +3,12 @@
 Pipeline: admit → compile → derive → decide → dispatch → record. The public surface:
 """
 
-from router.admit import admit, admit_text, canonical_json
-from router.api import Router, RouteResult
-from router.completion import (
+from router.catalog.offerings import Catalog, Offering, build_catalog, default_catalog, load_catalog
+from router.catalog.overlays import OverlayError
+from router.catalog.refresh import ReloadReport
+from router.common.problems import CatalogError, PolicyError, Problem, RefusedError, RequestError
+from router.decide.decider import Decider, Decision
+from router.dispatch.completion import (
     CascadeExhausted,
     Completion,
     CompletionStream,
@@ -14,21 +17,19 @@ from router.completion import (
     ProviderRejected,
     SyncCompletionStream,
 )
-from router.decide import Decider, Decision
-from router.derive import Derivation, DerivationCache, derive
-from router.discovery import Discovery
-from router.dispatch import DispatchSettings
-from router.explain import Explanation
-from router.features import RequestFeatures, parse_request
-from router.health import BreakerSettings
-from router.live import LiveState, LiveValues
-from router.offerings import Catalog, Offering, build_catalog, default_catalog, load_catalog
-from router.overlays import OverlayError
-from router.problems import CatalogError, PolicyError, Problem, RefusedError, RequestError
-from router.proof import Proof, check_proof, proof_of, to_dot, to_node_link
-from router.record import replay, same_decision, to_record
-from router.refresh import ReloadReport
-from router.terms import Policy
+from router.dispatch.discovery import Discovery
+from router.dispatch.dispatcher import DispatchSettings
+from router.engine.cache import DerivationCache
+from router.engine.derive import Derivation, derive
+from router.explain.explanation import Explanation
+from router.explain.proof import Proof, check_proof, proof_of, to_dot, to_node_link
+from router.explain.record import replay, same_decision, to_record
+from router.facade import Router, RouteResult
+from router.live.health import BreakerSettings
+from router.live.state import LiveState, LiveValues
+from router.policy.admit import admit, admit_text, canonical_json
+from router.policy.terms import Policy
+from router.request.features import RequestFeatures, parse_request
 
 __all__ = [
     "BreakerSettings",

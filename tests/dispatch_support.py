@@ -8,9 +8,9 @@ import random
 from collections.abc import Mapping
 from typing import Any
 
-from router.api import Router
-from router.health import BreakerSettings
-from router.offerings import Catalog, build_catalog
+from router.catalog.offerings import Catalog, build_catalog
+from router.facade import Router
+from router.live.health import BreakerSettings
 
 OPENAI_KEY = "sk-test-openai-0123456789"
 ANTHROPIC_KEY = "sk-ant-test-abcdefghij"

@@ -1,7 +1,7 @@
 """An independent, plainly written reference for the spec's filter / rank / select semantics.
 
 This module deliberately shares no evaluation code with the router: it reads the typed policy
-AST (`router.terms`, produced by admission), the catalog's `Offering` values, the request's
+AST (`router.policy.terms`, produced by admission), the catalog's `Offering` values, the request's
 `RequestFeatures` and a `LiveState`, and computes the decision straight from
 `/work/shared/spec/policy_ir.md` (§2–§6, §9):
 
@@ -14,7 +14,7 @@ AST (`router.terms`, produced by admission), the catalog's `Offering` values, th
 * Rank: lexicographic keys, unknown values after known ones, `desc` reverses known values,
   final tie-break `id` ascending. Select: the first is the winner, the next N its cascade.
 
-It must not import router.compile / engine / derive / evaluate / decide / facts.
+It must not import router.engine.compile / engine / derive / evaluate / decide / facts.
 """
 
 from __future__ import annotations
@@ -23,10 +23,9 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-from router.features import RequestFeatures
-from router.live import LiveState
-from router.offerings import Catalog, Offering
-from router.terms import (
+from router.catalog.offerings import Catalog, Offering
+from router.live.state import LiveState
+from router.policy.terms import (
     AllOf,
     AnyOf,
     Clause,
@@ -44,6 +43,7 @@ from router.terms import (
     SetOp,
     When,
 )
+from router.request.features import RequestFeatures
 
 T, F, U = "T", "F", "U"
 

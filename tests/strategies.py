@@ -17,11 +17,11 @@ from typing import Any
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from router.admit import admit
-from router.features import RequestFeatures
-from router.live import LiveState, LiveValues
-from router.offerings import Catalog, Offering, build_catalog
-from router.terms import Policy
+from router.catalog.offerings import Catalog, Offering, build_catalog
+from router.live.state import LiveState, LiveValues
+from router.policy.admit import admit
+from router.policy.terms import Policy
+from router.request.features import RequestFeatures
 
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@/+-]{0,199}$")
 

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from router.admit import MAX_BYTES, admit, admit_text
-from router.problems import PolicyError
-from router.terms import Policy
+from router.common.problems import PolicyError
+from router.policy.admit import MAX_BYTES, admit, admit_text
+from router.policy.terms import Policy
 
 # The support-ticket policy, exactly as the spec (§1) shows it.
 SPEC_EXAMPLE_TEXT = """["policy", ["ev_zero"],

@@ -1,5 +1,5 @@
-"""OpenAI chat completions ⇄ Anthropic Messages (`router.providers.anthropic_translate`): request
-mapping, response mapping, stream translation, and the errors with their pointers."""
+"""OpenAI chat completions ⇄ Anthropic Messages (`router.dispatch.providers.anthropic_translate`):
+request mapping, response mapping, stream translation, and the errors with their pointers."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from router.providers.anthropic_translate import (
+from router.dispatch.providers.anthropic_translate import (
     RESPONSE_FORMAT_TOOL,
     AnthropicStreamTranslator,
     StreamError,
@@ -21,7 +21,7 @@ from router.providers.anthropic_translate import (
     from_anthropic,
     to_anthropic,
 )
-from router.providers.sse import SSEParser
+from router.dispatch.providers.sse import SSEParser
 
 MODEL = "claude-sonnet-4-5-20250929"
 DEFAULT_MAX = 4096

@@ -10,10 +10,7 @@ from typing import Any
 
 import pytest
 
-from router.admit import admit_text
-from router.api import Router
-from router.cli import main
-from router.offerings import (
+from router.catalog.offerings import (
     MAX_OFFERINGS,
     Catalog,
     build_catalog,
@@ -21,7 +18,10 @@ from router.offerings import (
     load_catalog,
     parse_catalog,
 )
-from router.problems import CatalogError
+from router.cli.main import main
+from router.common.problems import CatalogError
+from router.facade import Router
+from router.policy.admit import admit_text
 
 REQUEST = {"messages": [{"role": "user", "content": "Summarise this ticket, please."}],
            "max_tokens": 100}

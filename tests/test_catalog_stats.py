@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from router.attributes import CAPABILITIES
-from router.catalog_stats import catalog_stats, stats_text
-from router.cli import main
-from router.offerings import build_catalog, default_catalog
-from router.overlays import apply_overlays, build_overlay
+from router.catalog.offerings import build_catalog, default_catalog
+from router.catalog.overlays import apply_overlays, build_overlay
+from router.catalog.stats import catalog_stats, stats_text
+from router.cli.main import main
+from router.policy.attributes import CAPABILITIES
 
 
 def entry(oid: str, **overrides: Any) -> dict[str, Any]:

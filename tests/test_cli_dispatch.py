@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from router.api import as_policy
-from router.cli import main
-from router.problems import PolicyError
+from router.cli.main import main
+from router.common.problems import PolicyError
+from router.facade import as_policy
 from tests.dispatch_support import ANTHROPIC_KEY, OPENAI_KEY, catalog, environ, policy, request
 from tests.fakes import FakeProvider, ok, status
 

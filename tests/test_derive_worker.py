@@ -9,9 +9,10 @@ import textwrap
 from pathlib import Path
 
 from benchmarks.workload import catalog, policy
-from router.admit import admit
-from router.derive import DerivationCache, derive
-from router.derive_worker import shared_pool
+from router.engine.cache import DerivationCache
+from router.engine.derive import derive
+from router.engine.worker import shared_pool
+from router.policy.admit import admit
 
 
 def test_a_worker_derivation_equals_an_in_process_one() -> None:

@@ -15,17 +15,17 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 
-from router.admit import admit
-from router.compile import compile_policy, load_ruleset
-from router.decide import Decider, Decision
-from router.derive import Derivation, derive
-from router.engine import run
-from router.facts import request_facts, static_facts
-from router.features import RequestFeatures
-from router.live import LiveState, LiveValues
-from router.offerings import Catalog, build_catalog
-from router.proof import check_proof, proof_of
-from router.record import replay, same_decision, to_record
+from router.catalog.offerings import Catalog, build_catalog
+from router.decide.decider import Decider, Decision
+from router.engine.compile import compile_policy, load_ruleset
+from router.engine.datalog import run
+from router.engine.derive import Derivation, derive
+from router.engine.facts import request_facts, static_facts
+from router.explain.proof import check_proof, proof_of
+from router.explain.record import replay, same_decision, to_record
+from router.live.state import LiveState, LiveValues
+from router.policy.admit import admit
+from router.request.features import RequestFeatures
 from tests.oracle import oracle_decide, oracle_truths
 from tests.strategies import AT, Scenario, scenarios
 

@@ -8,15 +8,15 @@ from typing import Any
 
 import pytest
 
-from router.api import Router
-from router.completion import (
+from router.common.problems import RequestError
+from router.dispatch.completion import (
     CascadeExhausted,
     Completion,
     NoAdmissibleOffering,
     ProviderRejected,
 )
-from router.health import BreakerSettings
-from router.problems import RequestError
+from router.facade import Router
+from router.live.health import BreakerSettings
 from tests.dispatch_support import (
     ANTHROPIC_KEY,
     OPENAI_KEY,
@@ -286,7 +286,7 @@ def test_a_deeply_nested_error_body_is_kept_as_text(
 def test_retry_after_must_be_ascii_digits() -> None:
     import datetime as dt
 
-    from router.failures import retry_after_seconds
+    from router.dispatch.failures import retry_after_seconds
     now = dt.datetime(2026, 11, 26, tzinfo=dt.UTC)
     assert retry_after_seconds({"retry-after": "\u00b2"}, now) is None
     assert retry_after_seconds({"retry-after": "7"}, now) == 7.0
@@ -299,7 +299,7 @@ def test_an_unclassified_exception_is_an_error_attempt_not_a_crash(
         monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     """A neighbour (the OpenAI adapter) is replaced by one that raises what no classifier
     knows; dispatch records an `error` attempt and fails over to Anthropic."""
-    from router.providers import registry
+    from router.dispatch.providers import registry
 
     class Broken:
         wire = "openai"

@@ -10,9 +10,14 @@ from typing import Any
 
 import pytest
 
-from router.api import Router
-from router.completion import CascadeExhausted, Completion, CompletionStream, SyncCompletionStream
-from router.health import BreakerSettings
+from router.dispatch.completion import (
+    CascadeExhausted,
+    Completion,
+    CompletionStream,
+    SyncCompletionStream,
+)
+from router.facade import Router
+from router.live.health import BreakerSettings
 from tests.dispatch_support import (
     ANTHROPIC_KEY,
     OPENAI_KEY,
@@ -170,7 +175,7 @@ def test_bad_requests_do_not_open_the_circuit(fakes: tuple[FakeProvider, FakePro
                                                clock: Clock) -> None:
     oa, _ = fakes
     router = make_router(environ(oa.base_url, fakes[1].base_url), clock)
-    from router.completion import ProviderRejected
+    from router.dispatch.completion import ProviderRejected
     for _ in range(4):
         oa.script_for("cheap-2026", status(422))
         with pytest.raises(ProviderRejected):
@@ -259,7 +264,7 @@ def test_keys_never_appear_in_records_logs_or_errors(
     # a provider that echoes the key back in its error body
     oa.script_for("cheap-2026", status(500, message=f"bad key {OPENAI_KEY}"))
     oa.script_for("mid", status(401, message=f"Incorrect API key provided: {OPENAI_KEY}"))
-    from router.completion import ProviderRejected
+    from router.dispatch.completion import ProviderRejected
     with pytest.raises(ProviderRejected) as info:
         router.complete_sync(policy(), request())
     exc = info.value
@@ -329,7 +334,7 @@ def test_a_cancelled_half_open_probe_gives_its_slot_back(
 
 def test_proxies_from_the_environment_only_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
     """A stray HTTPS_PROXY is ignored unless the router is built with trust_env=True."""
-    from router.pool import ClientPool
+    from router.dispatch.pool import ClientPool
 
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
     default = ClientPool(4, 2)

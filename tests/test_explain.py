@@ -7,10 +7,10 @@ from typing import Any
 
 import networkx as nx
 
-from router.api import Router
-from router.cli import main
-from router.offerings import Catalog
-from router.proof import check_proof, to_dot, to_node_link
+from router.catalog.offerings import Catalog
+from router.cli.main import main
+from router.explain.proof import check_proof, to_dot, to_node_link
+from router.facade import Router
 from tests.conftest import AT, FIXTURES
 
 POLICY: list[Any] = [

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from router.api import Router
-from router.live import LiveState, LiveValues
-from router.offerings import Catalog
-from router.record import replay, same_decision
+from router.catalog.offerings import Catalog
+from router.explain.record import replay, same_decision
+from router.facade import Router
+from router.live.state import LiveState, LiveValues
 from tests.conftest import AT
 
 HAIKU, BEDROCK, GPT, AZURE, GEMINI, MYSTERY = (

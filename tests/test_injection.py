@@ -15,14 +15,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from router import engine
-from router.api import Router, as_policy
-from router.compile import compile_policy, load_ruleset
-from router.facts import request_facts, static_facts
-from router.features import RequestFeatures
-from router.live import LiveState
-from router.offerings import Catalog, build_catalog
-from router.problems import CatalogError, RequestError
+from router.catalog.offerings import Catalog, build_catalog
+from router.common.problems import CatalogError, RequestError
+from router.engine import datalog
+from router.engine.compile import compile_policy, load_ruleset
+from router.engine.facts import request_facts, static_facts
+from router.facade import Router, as_policy
+from router.live.state import LiveState
+from router.request.features import RequestFeatures
 
 PWNED = "/tmp/PWNED_"
 PAYLOADS = [
@@ -302,7 +302,7 @@ def full_mode_admissible(catalog: Catalog, pol: list[Any], features: RequestFeat
         static_facts(program, catalog, admitted_policy),
         request_facts(program, catalog, admitted_policy, features, live, at),
     )
-    raw = engine.run(program, facts)
+    raw = datalog.run(program, facts)
     top = [n.pointer for n in program.nodes if n.top]
     ok = [o.id for o in catalog
           if all(raw[p].get(o.id, [("?", "", "")])[0][0] == "T" for p in top)]

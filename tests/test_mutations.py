@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from router.api import Router
+from router.facade import Router
 from tests.dispatch_support import catalog, policy, request
 
 

@@ -10,22 +10,20 @@ from typing import Any
 
 import pytest
 
-from router.api import Router
-from router.cli import main
-from router.live import LiveState
-from router.offerings import Catalog, build_catalog, load_catalog
-from router.overlays import (
+from router.catalog.offerings import Catalog, build_catalog, load_catalog
+from router.catalog.overlays import (
     OverlayError,
     apply_overlays,
     build_overlay,
-    disabled_values,
     export_document,
     load_overlay,
     load_overlays,
     parse_overlay,
-    with_disabled,
 )
-from router.problems import CatalogError
+from router.cli.main import main
+from router.common.problems import CatalogError
+from router.facade import Router
+from router.live.state import LiveState, disabled_values, with_disabled
 
 
 def entry(oid: str, **overrides: Any) -> dict[str, Any]:

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from router.api import Router
-from router.completion import Completion
+from router.dispatch.completion import Completion
+from router.facade import Router
 from tests.dispatch_support import OPENAI_KEY, Clock, catalog, environ, make_router, policy, request
 from tests.fakes import FakeProvider, status
 
@@ -265,7 +265,7 @@ def test_a_failed_listing_keeps_the_earlier_marks(openai_fake: Any) -> None:
 
 
 def test_local_runtimes_are_not_called_until_configured() -> None:
-    from router.offerings import build_catalog
+    from router.catalog.offerings import build_catalog
 
     cat = build_catalog({"schema": 1, "offerings": [
         {"id": "ollama/llama3", "model": "llama3", "provider": "ollama", "region": "global"},

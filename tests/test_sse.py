@@ -1,5 +1,5 @@
-"""The event-stream parser (`router.providers.sse`): WHATWG line and field rules, Anthropic's named
-events and OpenAI's bare `data:` lines, and pieces split at every position."""
+"""The event-stream parser (`router.dispatch.providers.sse`): WHATWG line and field rules,
+Anthropic's named events and OpenAI's bare `data:` lines, and pieces split at every position."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import itertools
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from router.providers.sse import DONE, SSEEvent, SSEParser, encode_sse, iter_sse
+from router.dispatch.providers.sse import DONE, SSEEvent, SSEParser, encode_sse, iter_sse
 
 # An Anthropic-style stream (named events, a comment, a ping, non-ASCII text, CRLF and lone-CR
 # line endings) and an OpenAI-style stream (bare data lines ending in [DONE]).

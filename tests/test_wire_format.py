@@ -10,8 +10,8 @@ from typing import Any
 
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
-from router.api import Router
-from router.completion import Completion, CompletionStream
+from router.dispatch.completion import Completion, CompletionStream
+from router.facade import Router
 from tests.dispatch_support import policy, request
 from tests.fakes import FakeProvider, ok, status, tool_call
 

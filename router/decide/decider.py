@@ -1,0 +1,281 @@
+"""Decide: derivation × request features × live state → ranked winner and failover cascade.
+
+Per request this only finishes the residual clauses of the candidates the engine left open,
+ranks the survivors (unknown metrics last, `id` as the last tie-break) and selects. It never
+calls the engine.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from router.catalog.offerings import Offering
+from router.decide.evaluate import Context, Evaluator, Tri, attr_value
+from router.engine.derive import Derivation
+from router.engine.facts import asked_max_output, call_max_output, cost, effective_max_output
+from router.live.state import LiveState
+from router.policy.attributes import ATTRIBUTES, Source
+from router.policy.terms import RankKey
+from router.request.features import RequestFeatures
+
+KeyValue = float | None
+_PER_REQUEST = object()  # a rank key whose value depends on the request, live state or time
+TOKEN_PARAMS = ("max_tokens", "max_completion_tokens")
+
+
+@dataclass(frozen=True)
+class Ranked:
+    offering_id: str
+    keys: tuple[KeyValue, ...]
+
+
+@dataclass(frozen=True)
+class HopCall:
+    """What a hop is called with: the policy's mutations applied for that offering."""
+
+    offering_id: str
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A decision. The winner and cascade are settled by `decide`; the full ranking and the
+    per-request rejections of the other candidates are finished on first use (records,
+    explain, render), so the hot path checks only as many candidates as it needs."""
+
+    derivation: Derivation
+    context: Context
+    selected: str | None
+    cascade: tuple[str, ...]
+    calls: tuple[HopCall, ...]
+    evaluator: Evaluator  # the decider's, shared by record, explain and render
+    settle: Callable[[], tuple[tuple[Ranked, ...], dict[str, tuple[str, ...]]]]
+
+    @functools.cached_property
+    def _settled(self) -> tuple[tuple[Ranked, ...], dict[str, tuple[str, ...]]]:
+        return self.settle()
+
+    @property
+    def ranking(self) -> tuple[Ranked, ...]:
+        """Every admissible offering, best first, with its rank key values."""
+        return self._settled[0]
+
+    @property
+    def late_rejected(self) -> dict[str, tuple[str, ...]]:
+        """Candidates whose residual clauses failed for this request."""
+        return self._settled[1]
+
+    @property
+    def admissible(self) -> tuple[str, ...]:
+        return tuple(r.offering_id for r in self.ranking)
+
+    @property
+    def hops(self) -> tuple[str, ...]:
+        return ((self.selected,) if self.selected else ()) + self.cascade
+
+    def failed_clauses(self, offering_id: str) -> tuple[str, ...]:
+        """Every failed top-level clause, in program order. For an offering the derivation
+        already rejected, its residual clauses are finished here too (decide's hot loop skips
+        them); the record and explain report them all."""
+        d = self.derivation
+        if offering_id not in d.rejected:
+            return self.late_rejected.get(offering_id, ())
+        o = d.catalog.get(offering_id)
+        assert o is not None
+        static, residual = self.evaluator.split(offering_id)
+        if not residual:
+            return static
+        bound = self.evaluator.bound
+        ctx = self.context
+        late = [p for p in residual if bound(p, o)(ctx) != "T"]
+        if not late:
+            return static
+        order = self.evaluator.top_order
+        return tuple(sorted((*static, *late), key=order.__getitem__))
+
+    def rejected_ids(self) -> list[str]:
+        return sorted(set(self.derivation.rejected) | set(self.late_rejected))
+
+
+class Decider:
+    """Per-derivation state prepared once, so each request only does comparisons."""
+
+    def __init__(self, derivation: Derivation) -> None:
+        self.d = derivation
+        self.evaluator = Evaluator(derivation)
+        catalog = derivation.catalog
+        self.candidates: list[tuple[Offering, tuple[str, ...]]] = [
+            (o, derivation.residual[o.id]) for o in catalog.offerings
+            if o.id in derivation.residual
+        ]
+        # Per candidate, its residual clauses bound to it (`Evaluator.bind`): static parts are
+        # constants, so a decision only compares request and live values.
+        self.checks: dict[str, tuple[tuple[str, Tri], ...]] = {
+            o.id: tuple((ptr, self.evaluator.bind(ptr, o)) for ptr in residual)
+            for o, residual in self.candidates
+        }
+        self.offerings = [o for o, _ in self.candidates]
+        self.rank = derivation.policy.rank
+        self.prices = {o.id: (o.input_price, o.output_price, o.max_output_tokens)
+                       for o, _ in self.candidates}
+        self.fixed = {o.id: self._fixed_keys(o) for o, _ in self.candidates}
+        self.needs_est_cost = any(k.metric == "est_cost" and not k.evidence for k in self.rank)
+        static = all(v is not _PER_REQUEST for f in self.fixed.values() for v in f)
+        self.static_order: list[tuple[str, tuple[KeyValue, ...]]] | None = (
+            [(r.offering_id, r.keys) for r in self.order(self.offerings, None)]
+            if static else None)
+        self.only_est_cost = (len(self.rank) == 1 and self.rank[0].metric == "est_cost"
+                              and not self.rank[0].evidence)
+
+    def decide(self, features: RequestFeatures, live: LiveState, at: dt.datetime) -> Decision:
+        ctx = Context(features, live, at)
+        ordered = self.ordered(ctx)
+        want = 1 + self.d.policy.cascade
+        failed: dict[str, tuple[str, ...]] = {}
+        hops: list[str] = []
+        checked = 0
+        for oid, _ in ordered:  # best first: stop at the winner and its cascade
+            if len(hops) == want:
+                break
+            checked += 1
+            f = self.failed(oid, ctx)
+            if f:
+                failed[oid] = f
+            else:
+                hops.append(oid)
+
+        def settle() -> tuple[tuple[Ranked, ...], dict[str, tuple[str, ...]]]:
+            late = dict(failed)
+            ranking = [Ranked(oid, keys) for oid, keys in ordered[:checked] if oid not in late]
+            for oid, keys in ordered[checked:]:
+                f = self.failed(oid, ctx)
+                if f:
+                    late[oid] = f
+                else:
+                    ranking.append(Ranked(oid, keys))
+            return tuple(ranking), late
+
+        selected = hops[0] if hops else None
+        cascade = tuple(hops[1:])
+        calls = tuple(HopCall(h, hop_params(self.d, h, features)) for h in hops)
+        return Decision(self.d, ctx, selected, cascade, calls, self.evaluator, settle)
+
+    def failed(self, offering_id: str, ctx: Context) -> tuple[str, ...]:
+        """The candidate's residual clauses that fail for this request."""
+        return tuple(ptr for ptr, check in self.checks[offering_id] if check(ctx) != "T")
+
+    def ordered(self, ctx: Context) -> list[tuple[str, tuple[KeyValue, ...]]]:
+        """Every candidate (id, rank key values), best first: unknown values last, the id as
+        the last tie-break. When no key depends on the request the order was computed once."""
+        if self.static_order is not None:
+            return self.static_order
+        if self.only_est_cost:  # the common single-key policy, sorted on plain tuples
+            desc = self.rank[0].descending
+            est = self._est_costs(self.offerings, ctx)
+            items = sorted((1, 0.0, oid) if v is None else (0, -v if desc else v, oid)
+                           for oid, v in est.items())
+            return [(oid, (est[oid],)) for _, _, oid in items]
+        return [(r.offering_id, r.keys) for r in self.order(self.offerings, ctx)]
+
+    def order(self, survivors: list[Offering], ctx: Context | None) -> list[Ranked]:
+        keys = self.rank
+        est = self._est_costs(survivors, ctx) if ctx is not None and self.needs_est_cost else {}
+        ranked = []
+        for o in survivors:
+            fixed = self.fixed[o.id]
+            values: list[KeyValue] = []
+            for i, k in enumerate(keys):
+                v = fixed[i]
+                if v is _PER_REQUEST:
+                    assert ctx is not None
+                    values.append(est[o.id] if k.metric == "est_cost"
+                                  else self.metric(o, k, ctx))
+                else:
+                    values.append(v)  # type: ignore[arg-type]
+            ranked.append(Ranked(o.id, tuple(values)))
+
+        def sort_key(r: Ranked) -> tuple[object, ...]:
+            parts: list[object] = []
+            for k, v in zip(keys, r.keys, strict=True):
+                if v is None:
+                    parts.append((1, 0.0))
+                else:
+                    parts.append((0, -v if k.descending else v))
+            parts.append(r.offering_id)
+            return tuple(parts)
+
+        ranked.sort(key=sort_key)
+        return ranked
+
+    def _fixed_keys(self, o: Offering) -> tuple[KeyValue | object, ...]:
+        """The rank keys no request changes (evidence, static attributes), computed once;
+        `_PER_REQUEST` marks the others."""
+        out: list[KeyValue | object] = []
+        for k in self.rank:
+            if k.evidence:
+                out.append(self.d.policy.evidence.get(k.metric, {}).get(o.model))
+            elif ATTRIBUTES[k.metric].source is Source.STATIC:
+                value = o.attr(k.metric)
+                out.append(float(value) if isinstance(value, int | float) else None)
+            else:
+                out.append(_PER_REQUEST)
+        return tuple(out)
+
+    def _est_costs(self, survivors: list[Offering], ctx: Context) -> dict[str, KeyValue]:
+        """`est_cost` of every survivor: `facts.est_cost` with the request's ask and the
+        policy's clamp read once, and each offering's prices from a table."""
+        policy = self.d.policy
+        asked = asked_max_output(ctx.features, policy)
+        clamps = policy.clamps_max_tokens
+        tokens = ctx.features.input_tokens
+        out: dict[str, KeyValue] = {}
+        for o in survivors:
+            ip, op, limit = self.prices[o.id]
+            out[o.id] = cost(tokens, ip, op, call_max_output(asked, limit, clamps))
+        return out
+
+    def metric(self, o: Offering, key: RankKey, ctx: Context) -> KeyValue:
+        if key.evidence:
+            return self.d.policy.evidence.get(key.metric, {}).get(o.model)
+        value = attr_value(o, key.metric, ctx, self.d)
+        return float(value) if isinstance(value, int | float) else None
+
+
+def hop_params(derivation: Derivation, offering_id: str,
+               features: RequestFeatures) -> dict[str, Any]:
+    """The parameters the policy's mutations set for a call to this offering.
+
+    `default` and `set` in policy order (a `set` overwrites; a `default` sets a parameter only
+    if neither the request nor an earlier op did). Then `clamp_max_tokens` writes the call's
+    max output (`facts.effective_max_output`) to the max-tokens field the request used
+    (`max_completion_tokens` if that one, else `max_tokens`)."""
+    o = derivation.catalog.get(offering_id)
+    policy = derivation.policy
+    requested = set(features.params_set)
+    params: dict[str, Any] = {}
+    for m in policy.mutations:
+        if m.param is None:
+            continue
+        overrides = m.op == "set"
+        fills_gap = m.op == "default" and m.param not in params and m.param not in requested
+        if overrides or (fills_gap and not _asked_tokens(m.param, features)):
+            params[m.param] = m.value
+    if policy.clamps_max_tokens and o is not None and o.max_output_tokens is not None:
+        value = effective_max_output(o, features, policy)
+        used = [p for p in TOKEN_PARAMS if p in requested] or [
+            p for p in TOKEN_PARAMS if p in params] or ["max_tokens"]
+        field = "max_completion_tokens" if "max_completion_tokens" in used else "max_tokens"
+        for p in TOKEN_PARAMS:
+            params.pop(p, None)
+        params[field] = value
+    return params
+
+
+def _asked_tokens(param: str, features: RequestFeatures) -> bool:
+    """A max-tokens default is skipped when the request gives a max output."""
+    return param in TOKEN_PARAMS and features.max_output_tokens is not None
+

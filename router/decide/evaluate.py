@@ -1,0 +1,329 @@
+"""Finishing residual clauses per request, and explaining any verdict in one line.
+
+A node whose derived verdict is T, F or U is final (the engine decided it from catalog facts).
+A node derived `R` depends on the request, live state or the decision time: its leaves are
+compared here, its composites combined with Kleene's three-valued logic (spec §4).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from router.catalog.offerings import Offering
+from router.decide.reasons import composite_reason, leaf_reason
+from router.engine.derive import Derivation
+from router.engine.facts import effective_max_output, est_cost
+from router.engine.program import Node
+from router.live.state import LiveState, is_deprecated
+from router.policy.attributes import ATTRIBUTES, Source
+from router.policy.terms import (
+    AllOf,
+    AnyOf,
+    Cmp,
+    FeatureCmp,
+    Label,
+    Member,
+    Not,
+    PredNot,
+    ReqRef,
+    SetOp,
+    When,
+)
+from router.request.features import RequestFeatures
+
+_CMP = {
+    "<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b, "==": lambda a, b: a == b, "!=": lambda a, b: a != b,
+}
+
+
+@dataclass(frozen=True)
+class Context:
+    features: RequestFeatures
+    live: LiveState
+    at: dt.datetime
+
+
+Check = Callable[[Offering, Context], bool]
+Tri = Callable[[Context], str]
+_NEGATE = {"T": "F", "F": "T"}
+
+
+def attr_value(o: Offering, attr: str, ctx: Context, derivation: Derivation) -> object:
+    spec = ATTRIBUTES[attr]
+    if spec.source is Source.STATIC:
+        return o.attr(attr)
+    if attr == "est_cost":
+        return est_cost(o, ctx.features.input_tokens,
+                        effective_max_output(o, ctx.features, derivation.policy))
+    if attr == "deprecated":
+        return is_deprecated(o.deprecation_date, ctx.at)
+    return getattr(ctx.live.of(o.id), attr)
+
+
+def feature_value(o: Offering, feature: str, ctx: Context, derivation: Derivation) -> object:
+    if feature == "input_tokens":
+        return ctx.features.input_tokens
+    return effective_max_output(o, ctx.features, derivation.policy)
+
+
+class Evaluator:
+    def __init__(self, derivation: Derivation) -> None:
+        self.d = derivation
+        self.nodes = {n.pointer: n for n in derivation.program.nodes}
+        # Request-independent results memoised per derivation (records, explain).
+        self.memo: dict[tuple[Any, ...], Any] = {}
+        self.top_order = {n.pointer: i for i, n in enumerate(derivation.top_nodes)}
+
+    def split(self, offering_id: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(top clauses the derivation failed, top clauses left residual) for an offering."""
+        key = ("split", offering_id, False)
+        found = self.memo.get(key)
+        if found is None:
+            failed = []
+            residual = []
+            for n in self.d.top_nodes:
+                truth = self.d.verdicts[n.pointer][offering_id][0]
+                if truth == "R":
+                    residual.append(n.pointer)
+                elif truth != "T":
+                    failed.append(n.pointer)
+            found = self.memo[key] = (tuple(failed), tuple(residual))
+        return found
+
+    def truth(self, pointer: str, o: Offering, ctx: Context) -> str:
+        """The node's final truth for this request (T, F or U)."""
+        derived = self.d.verdicts[pointer][o.id][0]
+        if derived != "R":
+            return derived
+        if pointer in _BUILTIN_FAST:
+            return "T" if _BUILTIN_FAST[pointer](o, ctx) else "F"
+        node = self.nodes[pointer]
+        clause = node.clause
+        if isinstance(clause, Not | PredNot):
+            return {"T": "F", "F": "T"}.get(self.truth(node.children[0], o, ctx), "U")
+        if isinstance(clause, AnyOf | AllOf | When):
+            kids = [self.truth(c, o, ctx) for c in node.children]
+            if isinstance(clause, When):
+                kids[0] = {"T": "F", "F": "T"}.get(kids[0], "U")
+            win, lose = ("F", "T") if isinstance(clause, AllOf) else ("T", "F")
+            if win in kids:
+                return win
+            return lose if all(k == lose for k in kids) else "U"
+        return self.leaf(node, o, ctx)[0]
+
+    def bound(self, pointer: str, o: Offering) -> Tri:
+        """`bind`, memoised per (clause, offering)."""
+        key = ("bind", pointer, o.id)
+        found = self.memo.get(key)
+        if found is None:
+            found = self.memo[key] = self.bind(pointer, o)
+        return found
+
+    def bind(self, pointer: str, o: Offering) -> Tri:
+        """`truth(pointer, o, ·)` specialised for one offering, for decide's hot loop: the
+        offering's static sub-verdicts become constants and each clause's dispatch is resolved
+        once. Same logic as `truth`, which stays the reference (tests compare the two)."""
+        derived = self.d.verdicts[pointer][o.id][0]
+        if derived != "R":
+            return lambda ctx: derived
+        fast = _BUILTIN_FAST.get(pointer)
+        if fast is not None:
+            return lambda ctx: "T" if fast(o, ctx) else "F"
+        node = self.nodes[pointer]
+        clause = node.clause
+        if isinstance(clause, Not | PredNot):
+            child = self.bind(node.children[0], o)
+            return lambda ctx: _NEGATE.get(child(ctx), "U")
+        if isinstance(clause, AnyOf | AllOf | When):
+            kids = [self.bind(c, o) for c in node.children]
+            when = isinstance(clause, When)
+            win, lose = ("F", "T") if isinstance(clause, AllOf) else ("T", "F")
+
+            def combine(ctx: Context) -> str:
+                vals = [k(ctx) for k in kids]
+                if when:
+                    vals[0] = _NEGATE.get(vals[0], "U")
+                if win in vals:
+                    return win
+                return lose if all(v == lose for v in vals) else "U"
+
+            return combine
+        if isinstance(clause, Label):
+            name = clause.name
+            return lambda ctx: "T" if name in ctx.features.labels else "F"
+        return lambda ctx: self.leaf(node, o, ctx)[0]
+
+    def finish(self, pointer: str, o: Offering, ctx: Context) -> dict[str, Any]:
+        """The per-request half of a proof: how a residual clause was finished — each residual
+        leaf's truth with the offering-side and request/live-side values it compared; static
+        sub-verdicts are named with their derived truth (their proof is the derivation's)."""
+        derived = self.d.verdicts[pointer][o.id][0]
+        if derived != "R":
+            return {"pointer": pointer, "truth": derived, "by": "derivation"}
+        truth = self.truth(pointer, o, ctx)
+        out: dict[str, Any] = {"pointer": pointer, "truth": truth}
+        node = self.nodes[pointer]
+        if pointer == "builtin:status_available":
+            values = ctx.live.of(o.id)
+            out["compared"] = {"status": values.status, "reason": values.reason}
+        elif pointer == "builtin:capabilities_cover_needs":
+            caps = o.capabilities
+            out["compared"] = {"needs": list(ctx.features.needs),
+                               "capabilities": None if caps is None else list(caps)}
+        elif pointer == "builtin:context_fits_input":
+            out["compared"] = {"input_tokens": ctx.features.input_tokens,
+                               "context_window": o.context_window}
+        elif node.children:
+            out["children"] = [self.finish(c, o, ctx) for c in node.children]
+        else:
+            out["compared"] = self._compared(node, o, ctx)
+        return out
+
+    def _compared(self, node: Node, o: Offering, ctx: Context) -> dict[str, Any]:
+        """The named values a residual leaf compared."""
+        clause = node.clause
+        f = ctx.features
+        if isinstance(clause, Label):
+            return {"label": clause.name, "request labels": list(f.labels)}
+        if isinstance(clause, FeatureCmp):
+            return {clause.feature: feature_value(o, clause.feature, ctx, self.d)}
+        if isinstance(clause, SetOp):
+            assert isinstance(clause.values, ReqRef)
+            feature = clause.values.feature
+            return {clause.attr: _plain(o.attr(clause.attr)),
+                    feature: list(f.needs if feature == "needs" else f.labels)}
+        assert isinstance(clause, Cmp | Member)
+        out: dict[str, Any] = {clause.attr: _plain(attr_value(o, clause.attr, ctx, self.d))}
+        if isinstance(clause, Cmp) and isinstance(clause.value, ReqRef):
+            feature = clause.value.feature
+            out[feature] = feature_value(o, feature, ctx, self.d)
+        if clause.attr == "est_cost":
+            out.update(input_tokens=f.input_tokens,
+                       max_output=effective_max_output(o, f, self.d.policy),
+                       input_price=o.input_price, output_price=o.output_price)
+        elif clause.attr == "deprecated":
+            out.update(deprecation_date=o.deprecation_date, at=ctx.at.isoformat())
+        return out
+
+    def leaf(self, node: Node, o: Offering, ctx: Context) -> tuple[str, object, object]:
+        """(truth, offering-side value, request-side value) of a residual leaf."""
+        clause = node.clause
+        if isinstance(clause, Label):
+            return ("T" if clause.name in ctx.features.labels else "F"), None, None
+        if isinstance(clause, FeatureCmp):
+            fv = feature_value(o, clause.feature, ctx, self.d)
+            if fv is None:
+                return "U", None, None
+            return ("T" if _CMP[clause.op](fv, clause.number) else "F"), fv, None
+        if isinstance(clause, SetOp):
+            have = o.attr(clause.attr)
+            assert isinstance(clause.values, ReqRef)
+            wanted = (ctx.features.needs if clause.values.feature == "needs"
+                      else ctx.features.labels)
+            if have is None:
+                return "U", None, None
+            hits = [w for w in wanted if w in have]
+            misses = [w for w in wanted if w not in have]
+            if clause.op == "has_all":
+                return ("F", misses[0], None) if misses else ("T", "", None)
+            if clause.op == "has_any":
+                return ("T", hits[0], None) if hits else ("F", "", None)
+            return ("F", hits[0], None) if hits else ("T", "", None)
+        if isinstance(clause, Member):
+            value = attr_value(o, clause.attr, ctx, self.d)
+            if value is None:
+                return "U", None, None
+            inside = any((value == v and type(value) is type(v)) or (
+                isinstance(value, int | float) and not isinstance(value, bool)
+                and isinstance(v, int | float) and not isinstance(v, bool) and value == v)
+                for v in clause.values)
+            return ("T" if inside != clause.negated else "F"), value, None
+        assert isinstance(clause, Cmp)
+        lhs = attr_value(o, clause.attr, ctx, self.d)
+        rhs: object = clause.value
+        if isinstance(clause.value, ReqRef):
+            rhs = feature_value(o, clause.value.feature, ctx, self.d)
+        if lhs is None or rhs is None:
+            return "U", lhs, rhs
+        return ("T" if _CMP[clause.op](lhs, rhs) else "F"), lhs, rhs
+
+    def reason(self, pointer: str, o: Offering, ctx: Context | None) -> str:
+        """One line: why the node has its truth for this offering (and request, if given)."""
+        truth, _rule, witness = self.d.verdicts[pointer][o.id]
+        node = self.nodes[pointer]
+        clause = node.clause
+        if truth == "R":
+            if ctx is None:
+                return self._residual_text(node, o)
+            truth = self.truth(pointer, o, ctx)
+            if not node.children:
+                t, lhs, rhs = self.leaf(node, o, ctx)
+                extra = self._live_note(node, o, ctx)
+                return leaf_reason(clause, t, lhs, rhs, extra)
+            if isinstance(clause, When):
+                parts = [self.reason(c, o, ctx) for c in node.children]
+            else:
+                parts = [self.reason(c, o, ctx) for c in self._relevant(node, o, ctx, truth)]
+            return composite_reason(clause, truth, parts)
+        if not node.children:
+            return leaf_reason(clause, truth, witness)
+        if truth != "U" and isinstance(witness, str) and witness in self.nodes:
+            return composite_reason(clause, truth, [self.reason(witness, o, ctx)])
+        return composite_reason(clause, truth, [self.reason(c, o, ctx) for c in node.children])
+
+    def _relevant(self, node: Node, o: Offering, ctx: Context, truth: str) -> list[str]:
+        picked = [c for c in node.children if self.truth(c, o, ctx) in (truth, "U")]
+        return picked[:1] if truth in ("T", "F") and picked and not isinstance(
+            node.clause, Not | PredNot) else list(node.children)
+
+    def _live_note(self, node: Node, o: Offering, ctx: Context) -> str:
+        if isinstance(node.clause, Cmp) and node.clause.attr == "status":
+            why = ctx.live.of(o.id).reason
+            return f" ({why})" if why else ""
+        return ""
+
+    def _residual_text(self, node: Node, o: Offering) -> str:
+        clause = node.clause
+        witness = self.d.verdicts[node.pointer][o.id][2]
+        if isinstance(clause, Cmp) and isinstance(clause.value, ReqRef) and witness != "":
+            return (f"residual: request {clause.value.feature} must be "
+                    f"{_flip(clause.op)} {clause.attr} {witness}")
+        return "residual: decided per request"
+
+
+def _status_available(o: Offering, ctx: Context) -> bool:
+    return ctx.live.of(o.id).status == "available"
+
+
+def _capabilities_cover_needs(o: Offering, ctx: Context) -> bool:
+    caps = o.capabilities
+    return caps is not None and all(n in caps for n in ctx.features.needs)
+
+
+def _context_fits_input(o: Offering, ctx: Context) -> bool:
+    return o.context_window is not None and o.context_window >= ctx.features.input_tokens
+
+
+# Built-ins (rules/builtins.json) whose residual form is one comparison: finished directly.
+# Their compiled form is equivalent (tests/test_differential checks decide against a full
+# derivation with request and live facts asserted).
+_BUILTIN_FAST: dict[str, Check] = {
+    "builtin:status_available": _status_available,
+    "builtin:capabilities_cover_needs": _capabilities_cover_needs,
+    "builtin:context_fits_input": _context_fits_input,
+}
+
+
+def _plain(value: object) -> object:
+    """A compared value as JSON data (sets as sorted lists)."""
+    if isinstance(value, frozenset | set):
+        return sorted(value, key=str)
+    return value
+
+
+def _flip(op: str) -> str:
+    return {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}[op]

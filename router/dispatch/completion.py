@@ -1,0 +1,172 @@
+"""What `Router.complete` returns: the provider's response (OpenAI form) with its record, a
+stream of chunks whose record is complete when the stream ends, or an error carrying the record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any
+
+from router.decide.decider import Decision
+from router.dispatch.dispatcher import Outcome
+from router.explain.record import to_record
+
+
+class DispatchError(Exception):
+    """A request that produced no response; `record` says everything that happened."""
+
+    code = "dispatch.failed"
+
+    def __init__(self, message: str, record: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.message = message
+        self.record = record
+
+    def to_json(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message,
+                "trace_id": self.record.get("trace_id")}
+
+
+class NoAdmissibleOffering(DispatchError):
+    """Nothing passed the policy's filters: no call was made."""
+
+    code = "dispatch.no_admissible_offering"
+
+
+class CascadeExhausted(DispatchError):
+    """Every hop failed (or the fallback said `fail`); the message lists every attempt."""
+
+    code = "dispatch.cascade_exhausted"
+
+
+class ProviderRejected(DispatchError):
+    """A provider refused the request (4xx other than 429): returned as the provider said it."""
+
+    code = "dispatch.provider_rejected"
+
+    def __init__(self, message: str, record: dict[str, Any], status: int | None,
+                 provider_error: Any) -> None:
+        super().__init__(message, record)
+        self.status = status
+        self.provider_error = provider_error
+
+    def to_json(self) -> dict[str, Any]:
+        return {**super().to_json(), "status": self.status, "provider_error": self.provider_error}
+
+
+def record_of(decision: Decision, trace_id: str, outcome: Outcome | None,
+              proofs: bool) -> dict[str, Any]:
+    return to_record(decision, trace_id, full_proofs=proofs,
+                     dispatch=outcome.to_json() if outcome is not None else None)
+
+
+def no_admissible(decision: Decision, trace_id: str) -> NoAdmissibleOffering:
+    record = record_of(decision, trace_id, Outcome(stopped_because="nothing passed the filters"),
+                       proofs=False)
+    lines = []
+    for oid, entries in sorted(record["rejected"].items())[:20]:
+        lines.append(f"  {oid}: " + "; ".join(e["reason"] for e in entries))
+    more = len(record["rejected"]) - len(lines)
+    tail = f"\n  … and {more} more (see the record)" if more > 0 else ""
+    return NoAdmissibleOffering(
+        f"no offering passes the policy's filters ({len(record['rejected'])} rejected):\n"
+        + "\n".join(lines) + tail, record)
+
+
+def failed(decision: Decision, trace_id: str, outcome: Outcome) -> DispatchError:
+    record = record_of(decision, trace_id, outcome, proofs=False)
+    f = outcome.failure
+    if f is not None and f.kind == "bad_request":
+        return ProviderRejected(outcome.stopped_because or "provider refused the request",
+                                record, f.status, f.body)
+    lines = [f"  hop {a.hop} {a.offering} retry {a.retry}: {a.outcome}"
+             + (f" (HTTP {a.status})" if a.status else "") + (f" — {a.detail}" if a.detail else "")
+             for a in outcome.attempts]
+    return CascadeExhausted(f"{outcome.stopped_because}:\n" + "\n".join(lines), record)
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A served request: the provider's response in OpenAI chat-completions form."""
+
+    response: dict[str, Any]
+    decision: Decision
+    outcome: Outcome
+    trace_id: str
+
+    @property
+    def served_by(self) -> str | None:
+        return self.outcome.served_by
+
+    def record(self, proofs: bool = False) -> dict[str, Any]:
+        return record_of(self.decision, self.trace_id, self.outcome, proofs)
+
+
+class CompletionStream:
+    """An async iterator of `chat.completion.chunk` objects (and, if the served offering fails
+    after the first chunk, one final `{"error": ...}` event). `record()` is complete once the
+    iteration has ended."""
+
+    def __init__(self, chunks: AsyncIterator[dict[str, Any]], decision: Decision,
+                 outcome: Outcome, trace_id: str) -> None:
+        self._chunks = chunks
+        self.decision = decision
+        self.outcome = outcome
+        self.trace_id = trace_id
+        self.finished = False
+
+    def __aiter__(self) -> CompletionStream:
+        return self
+
+    async def __anext__(self) -> dict[str, Any]:
+        try:
+            return await anext(self._chunks)
+        except StopAsyncIteration:
+            self.finished = True
+            raise
+
+    async def aclose(self) -> None:
+        aclose = getattr(self._chunks, "aclose", None)
+        if aclose is not None:
+            await aclose()
+        self.finished = True
+
+    @property
+    def served_by(self) -> str | None:
+        return self.outcome.served_by
+
+    def record(self, proofs: bool = False) -> dict[str, Any]:
+        return record_of(self.decision, self.trace_id, self.outcome, proofs)
+
+
+class SyncCompletionStream:
+    """`CompletionStream` for synchronous callers: each chunk is pulled on the router's loop."""
+
+    def __init__(self, stream: CompletionStream,
+                 submit: Callable[[Any], Future[Any]]) -> None:
+        self._stream = stream
+        self._submit = submit
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return self
+
+    def __next__(self) -> dict[str, Any]:
+        try:
+            chunk: dict[str, Any] = self._submit(self._stream.__anext__()).result()
+        except StopAsyncIteration:
+            raise StopIteration from None
+        return chunk
+
+    def close(self) -> None:
+        self._submit(self._stream.aclose()).result()
+
+    @property
+    def served_by(self) -> str | None:
+        return self._stream.served_by
+
+    def record(self, proofs: bool = False) -> dict[str, Any]:
+        return self._stream.record(proofs)
+
+

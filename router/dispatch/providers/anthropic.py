@@ -1,0 +1,119 @@
+"""Anthropic Messages (`POST /v1/messages`), translated to and from OpenAI chat completions by
+`router.dispatch.providers.anthropic_translate`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+
+from router.dispatch.failures import UpstreamFailure, malformed
+from router.dispatch.providers.anthropic_translate import (
+    AnthropicStreamTranslator,
+    StreamError,
+    TranslationError,
+    from_anthropic,
+    to_anthropic,
+)
+from router.dispatch.providers.base import Endpoint, ProviderCall
+from router.dispatch.providers.http import dumps, list_model_ids, open_stream, post_json, sse_events
+
+API_VERSION = "2023-06-01"
+DEFAULT_MAX_TOKENS = 4096
+
+
+def _headers(endpoint: Endpoint) -> dict[str, str]:
+    headers = {"content-type": "application/json", "accept": "application/json",
+               "anthropic-version": API_VERSION}
+    if endpoint.api_key is not None:
+        headers["x-api-key"] = endpoint.api_key.reveal()
+    return headers
+
+
+def _messages_url(endpoint: Endpoint) -> str:
+    base = endpoint.base_url.rstrip("/")
+    return base + ("/messages" if base.endswith("/v1") else "/v1/messages")
+
+
+def _request_body(call: ProviderCall, stream: bool) -> bytes:
+    failure: UpstreamFailure | None = None
+    try:
+        body = to_anthropic(call.body, call.api_model, DEFAULT_MAX_TOKENS)
+    except TranslationError as exc:
+        failure = UpstreamFailure("bad_request",
+                                  f"request cannot be sent to anthropic: {exc}",
+                                  body={"pointer": exc.pointer, "message": exc.message})
+    if failure is not None:
+        raise failure
+    if stream:
+        body["stream"] = True
+    else:
+        body.pop("stream", None)
+    return dumps(body)
+
+
+class AnthropicMessages:
+    wire = "anthropic"
+
+    async def complete(self, client: httpx.AsyncClient, call: ProviderCall,
+                       now: dt.datetime) -> dict[str, Any]:
+        ep = call.endpoint
+        data = await post_json(client, _messages_url(ep), _request_body(call, stream=False),
+                               _headers(ep), call.timeout_s, ep.provider, now)
+        try:
+            return from_anthropic(data, str(call.body.get("model") or call.api_model),
+                                  int(now.timestamp()))
+        except TranslationError as exc:
+            raise malformed(ep.provider, f"{exc.message} at {exc.pointer}") from None
+
+    async def stream(self, client: httpx.AsyncClient, call: ProviderCall,
+                     now: dt.datetime) -> AsyncIterator[dict[str, Any]]:
+        ep = call.endpoint
+        resp = await open_stream(client, _messages_url(ep), _request_body(call, stream=True),
+                                 _headers(ep), call.timeout_s, ep.provider, now)
+        translator = AnthropicStreamTranslator(str(call.body.get("model") or call.api_model),
+                                               int(now.timestamp()), include_usage=True)
+        try:
+            async for chunk in _translated(resp, translator, ep.provider):
+                yield chunk
+        finally:
+            await resp.aclose()
+
+    async def list_models(self, client: httpx.AsyncClient, endpoint: Endpoint,
+                          timeout_s: float, now: dt.datetime) -> list[str]:
+        base = endpoint.base_url.rstrip("/")
+        url = base + ("/models" if base.endswith("/v1") else "/v1/models")
+        return await list_model_ids(client, url + "?limit=1000", _headers(endpoint),
+                                    endpoint.provider, timeout_s, now)
+
+
+async def _translated(resp: httpx.Response, translator: AnthropicStreamTranslator,
+                      provider: str) -> AsyncIterator[dict[str, Any]]:
+    async for event, data in sse_events(resp, provider):
+        try:
+            payload = json.loads(data)
+            if not isinstance(payload, dict):
+                raise ValueError("not an object")
+            chunks = translator.feed(event, payload)
+        except (ValueError, RecursionError):
+            raise malformed(provider, f"stream event `{event[:40]}` is not JSON") from None
+        except TranslationError as exc:
+            raise malformed(provider, f"{exc.message} at {exc.pointer}") from None
+        except StreamError as exc:
+            raise UpstreamFailure(_stream_error_kind(exc.type),
+                                  f"{provider}: error event in stream ({exc.type})",
+                                  body={"type": exc.type, "message": exc.message}) from None
+        for chunk in chunks:
+            yield chunk
+        if event == "message_stop":
+            return
+    raise UpstreamFailure("error", f"{provider}: stream ended before message_stop")
+
+
+def _stream_error_kind(error_type: str) -> Any:
+    if error_type in ("overloaded_error", "rate_limit_error"):
+        return "rate_limit"
+    return "error"

@@ -1,0 +1,96 @@
+"""OpenAI-compatible chat completions: OpenAI, Gemini's OpenAI endpoint, Mistral, DeepSeek, xAI,
+Groq, Together, OpenRouter, Fireworks, Cerebras, DeepInfra, vLLM, Ollama, LM Studio.
+
+The body goes out as the caller wrote it (after the hop's mutations); streaming always asks for
+the usage chunk (`stream_options.include_usage`) so the call can be priced.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+
+from router.dispatch.failures import UpstreamFailure, malformed
+from router.dispatch.providers.base import Endpoint, ProviderCall
+from router.dispatch.providers.http import dumps, list_model_ids, open_stream, post_json, sse_events
+
+
+def _headers(endpoint: Endpoint) -> dict[str, str]:
+    headers = {"content-type": "application/json", "accept": "application/json"}
+    if endpoint.api_key is not None:
+        headers["authorization"] = "Bearer " + endpoint.api_key.reveal()
+    return headers
+
+
+def check_completion(data: Any, provider: str) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise malformed(provider, "body is not a JSON object")
+    choices = data.get("choices")
+    if not isinstance(choices, list) or not choices or not all(
+        isinstance(c, dict) and isinstance(c.get("message"), dict) for c in choices
+    ):
+        raise malformed(provider, "no `choices[].message`")
+    return data
+
+
+class OpenAICompatible:
+    wire = "openai"
+
+    async def complete(self, client: httpx.AsyncClient, call: ProviderCall,
+                       now: dt.datetime) -> dict[str, Any]:
+        ep = call.endpoint
+        body = dict(call.body)
+        body.pop("stream", None)
+        body.pop("stream_options", None)
+        data = await post_json(client, ep.url("/chat/completions"), dumps(body), _headers(ep),
+                               call.timeout_s, ep.provider, now)
+        return check_completion(data, ep.provider)
+
+    async def stream(self, client: httpx.AsyncClient, call: ProviderCall,
+                     now: dt.datetime) -> AsyncIterator[dict[str, Any]]:
+        ep = call.endpoint
+        body = dict(call.body)
+        body["stream"] = True
+        options = body.get("stream_options")
+        body["stream_options"] = {**(options if isinstance(options, dict) else {}),
+                                  "include_usage": True}
+        resp = await open_stream(client, ep.url("/chat/completions"), dumps(body), _headers(ep),
+                                 call.timeout_s, ep.provider, now)
+        try:
+            async for chunk in _chunks(resp, ep.provider):
+                yield chunk
+        finally:
+            await resp.aclose()
+
+    async def list_models(self, client: httpx.AsyncClient, endpoint: Endpoint,
+                          timeout_s: float, now: dt.datetime) -> list[str]:
+        return await list_model_ids(client, endpoint.url("/models"), _headers(endpoint),
+                                    endpoint.provider, timeout_s, now)
+
+
+async def _chunks(resp: httpx.Response, provider: str) -> AsyncIterator[dict[str, Any]]:
+    finished = False
+    async for _event, data in sse_events(resp, provider):
+        if data.strip() == "[DONE]":
+            return
+        try:
+            chunk = json.loads(data)
+        except (ValueError, RecursionError):
+            raise malformed(provider, "stream event is not JSON") from None
+        if not isinstance(chunk, dict):
+            raise malformed(provider, "stream event is not an object")
+        if "error" in chunk:
+            raise UpstreamFailure("error", f"{provider}: error event in stream",
+                                  body=chunk["error"])
+        choices = chunk.get("choices")
+        if isinstance(choices, list) and any(
+            isinstance(c, dict) and c.get("finish_reason") for c in choices
+        ):
+            finished = True
+        yield chunk
+    if not finished:
+        raise UpstreamFailure("error", f"{provider}: stream ended before it finished")

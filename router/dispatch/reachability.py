@@ -1,0 +1,33 @@
+"""Which offerings this installation cannot call with the keys in the environment: `no_key`
+(their provider's key is not set) or `unsupported` (no adapter, or no base URL)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+
+from router.catalog.offerings import Offering
+from router.dispatch.providers.registry import Unreachable, resolve
+from router.live.state import LiveState, LiveValues
+
+
+def from_environment(offerings: Iterable[Offering],
+                     environ: Mapping[str, str] | None = None) -> LiveState:
+    """Mark offerings that cannot be called: `no_key` (their provider's key is not set) or
+    `unsupported` (no adapter, or no base URL). Key values are never read beyond presence."""
+    env = os.environ if environ is None else environ
+    values: dict[str, LiveValues] = {}
+    by_provider: dict[str, LiveValues | None] = {}
+    for o in offerings:
+        own_url = getattr(o, "base_url", None)
+        if own_url is None and o.provider in by_provider:
+            v = by_provider[o.provider]
+        else:
+            target = resolve(o.provider, env, own_url)
+            v = (LiveValues(status=target.status, reason=target.reason)
+                 if isinstance(target, Unreachable) else None)
+            if own_url is None:
+                by_provider[o.provider] = v
+        if v is not None:
+            values[o.id] = v
+    return LiveState(values, consulted=True)

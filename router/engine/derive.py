@@ -1,0 +1,77 @@
+"""Derivation: compiled program × catalog snapshot → per-offering verdicts with provenance.
+
+Computed once per (policy hash, catalog version, ruleset version), off the request path, and
+cached. The result says, for every offering, whether it is statically rejected (some top-level
+clause is false or unknown whatever the request) or a candidate whose remaining (residual)
+clauses `decide` finishes per request.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from dataclasses import dataclass
+
+from router.catalog.offerings import Catalog
+from router.engine import datalog
+from router.engine.compile import Ruleset, compile_policy, load_ruleset
+from router.engine.facts import static_facts
+from router.engine.program import Node, Program
+from router.policy.terms import Policy
+
+Verdict = datalog.Verdict
+
+
+@dataclass(frozen=True)
+class Derivation:
+    policy: Policy
+    catalog: Catalog
+    ruleset_version: str
+    program: Program
+    verdicts: dict[str, dict[str, Verdict]]  # pointer → offering id → first verdict
+    rejected: dict[str, tuple[str, ...]]  # offering id → failed top-level pointers (F or U)
+    candidates: tuple[str, ...]  # offering ids, in catalog (id) order
+    residual: dict[str, tuple[str, ...]]  # candidate id → top-level pointers left residual
+    seconds: float
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.policy.hash, self.catalog.version, self.ruleset_version)
+
+    @functools.cached_property
+    def top_nodes(self) -> tuple[Node, ...]:
+        return tuple(n for n in self.program.nodes if n.top)
+
+    def verdict(self, pointer: str, offering_id: str) -> Verdict:
+        return self.verdicts[pointer][offering_id]
+
+
+def derive(policy: Policy, catalog: Catalog, ruleset: Ruleset | None = None) -> Derivation:
+    """Run the partial-mode program over the catalog's static facts."""
+    started = time.perf_counter()
+    ruleset = ruleset or load_ruleset()
+    program = compile_policy(policy, ruleset, "partial")
+    raw = datalog.run(program, static_facts(program, catalog, policy))
+    verdicts = {ptr: {oid: vs[0] for oid, vs in per.items()} for ptr, per in raw.items()}
+    top = [n.pointer for n in program.nodes if n.top]
+    rejected: dict[str, tuple[str, ...]] = {}
+    residual: dict[str, tuple[str, ...]] = {}
+    candidates: list[str] = []
+    for o in catalog:
+        failed: list[str] = []
+        left: list[str] = []
+        for ptr in top:
+            v = verdicts[ptr].get(o.id)
+            if v is None:
+                raise RuntimeError(f"engine derived no verdict for {ptr} on {o.id}")
+            if v[0] in ("F", "U"):
+                failed.append(ptr)
+            elif v[0] == "R":
+                left.append(ptr)
+        if failed:
+            rejected[o.id] = tuple(failed)
+        else:
+            candidates.append(o.id)
+            residual[o.id] = tuple(left)
+    return Derivation(policy, catalog, ruleset.version, program, verdicts, rejected,
+                      tuple(candidates), residual, time.perf_counter() - started)

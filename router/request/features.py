@@ -1,0 +1,153 @@
+"""Request features (spec §3): derived from an OpenAI chat-completions body, never from free text.
+
+`input_tokens` is an estimate (characters / 4, rounded up, over message text, tool definitions
+and the response schema, plus a small per-message overhead) — an upper-bound-leaning heuristic
+that needs no tokenizer. Images count a fixed 1,000 tokens each.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from router.common.problems import Problem, RequestError
+
+MAX_REQUEST_BYTES = 8 * 1024 * 1024
+MAX_LABELS = 32
+MAX_MESSAGES = 10_000
+IMAGE_TOKENS = 1000
+MESSAGE_OVERHEAD = 4
+_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+# The call parameters a policy may mutate (spec §7), in a fixed order.
+CALL_PARAMS = ("max_tokens", "max_completion_tokens", "temperature", "top_p", "seed",
+               "presence_penalty", "frequency_penalty", "reasoning_effort",
+               "parallel_tool_calls", "service_tier", "user")
+# Fields the router reads and removes before it calls a provider.
+ROUTER_FIELDS = ("labels",)
+
+
+class RequestFeatures(BaseModel):
+    """What a decision may know about a request."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    input_tokens: int = Field(ge=0)
+    max_output_tokens: int | None = Field(default=None, gt=0)
+    needs: tuple[str, ...] = ()
+    labels: tuple[str, ...] = ()
+    # The mutable call parameters the request sets itself (a policy `default` never overrides
+    # them; a clamp writes the max-tokens field the request used).
+    params_set: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Request:
+    """A validated chat-completions body and its features."""
+
+    body: Mapping[str, Any]
+    features: RequestFeatures
+    provider_body: Mapping[str, Any] = field(default_factory=dict)
+
+
+def features_of(body: object) -> RequestFeatures:
+    return parse_request(body).features
+
+
+def parse_request(body: object) -> Request:
+    problems: list[Problem] = []
+
+    def bad(pointer: str, message: str, hint: str | None = None) -> None:
+        problems.append(Problem(code="request.invalid", pointer=pointer, message=message,
+                                hint=hint))
+
+    if not isinstance(body, dict):
+        raise RequestError([Problem(code="request.invalid", pointer="",
+                                    message="a request is a chat-completions JSON object")])
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        bad("/messages", "`messages` must be a non-empty list")
+        messages = []
+    elif len(messages) > MAX_MESSAGES:
+        bad("/messages", f"{len(messages)} messages; the limit is {MAX_MESSAGES}")
+        messages = []
+    chars = 0
+    images = 0
+    for i, msg in enumerate(messages):
+        if not isinstance(msg, dict) or not isinstance(msg.get("role"), str):
+            bad(f"/messages/{i}", "each message is an object with a `role`")
+            continue
+        content = msg.get("content")
+        if isinstance(content, str):
+            chars += len(content)
+        elif isinstance(content, list):
+            for j, part in enumerate(content):
+                if not isinstance(part, dict):
+                    bad(f"/messages/{i}/content/{j}", "a content part is an object")
+                elif part.get("type") == "text" and isinstance(part.get("text"), str):
+                    chars += len(part["text"])
+                elif part.get("type") in ("image_url", "input_image"):
+                    images += 1
+                else:
+                    chars += len(json.dumps(part, default=str))
+        elif content is not None:
+            bad(f"/messages/{i}/content", "content is a string, a list of parts, or null")
+        if msg.get("tool_calls") is not None:
+            chars += len(json.dumps(msg["tool_calls"], default=str))
+    tools = body.get("tools")
+    needs: set[str] = set()
+    if tools is not None:
+        if not isinstance(tools, list):
+            bad("/tools", "`tools` must be a list")
+        elif tools:
+            needs.add("tools")
+            chars += len(json.dumps(tools, default=str))
+    if images:
+        needs.add("vision")
+    fmt = body.get("response_format")
+    if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+        needs.add("json_schema")
+        chars += len(json.dumps(fmt, default=str))
+    if body.get("stream") is True:
+        needs.add("streaming")
+    max_out: int | None = None
+    for key in ("max_completion_tokens", "max_tokens"):
+        v = body.get(key)
+        if v is None:
+            continue
+        if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+            bad(f"/{key}", f"`{key}` must be a positive integer")
+        elif max_out is None:
+            max_out = v
+    labels_raw = body.get("labels", [])
+    labels: list[str] = []
+    if not isinstance(labels_raw, list):
+        bad("/labels", "`labels` must be a list of strings")
+    elif len(labels_raw) > MAX_LABELS:
+        bad("/labels", f"{len(labels_raw)} labels; the limit is {MAX_LABELS}")
+    else:
+        for i, label in enumerate(labels_raw):
+            if not isinstance(label, str) or not _LABEL.match(label):
+                bad(f"/labels/{i}", "a label is 1-64 letters, digits or `_.:-`",
+                    'e.g. "pii"')
+            else:
+                labels.append(label)
+    if chars > MAX_REQUEST_BYTES:
+        bad("", f"about {chars} characters of content; the limit is {MAX_REQUEST_BYTES}")
+    if problems:
+        raise RequestError(problems)
+    tokens = math.ceil(chars / 4) + MESSAGE_OVERHEAD * len(messages) + IMAGE_TOKENS * images
+    features = RequestFeatures(
+        input_tokens=tokens,
+        max_output_tokens=max_out,
+        needs=tuple(sorted(needs)),
+        labels=tuple(sorted(set(labels))),
+        params_set=tuple(p for p in CALL_PARAMS if body.get(p) is not None),
+    )
+    provider_body = {k: v for k, v in body.items() if k not in ROUTER_FIELDS}
+    return Request(body=body, features=features, provider_body=provider_body)
