@@ -7,6 +7,7 @@ from typing import Any
 from router.catalog.offerings import Catalog, Offering
 from router.explain.explanation import Explanation
 from router.facade import RouteResult
+from router.policy.truth import Truth
 
 
 def _fmt(v: Any) -> str:
@@ -61,7 +62,7 @@ def decision_table(result: RouteResult, catalog_label: str, max_rows: int | None
     for o in shown:
         failed = dec.failed_clauses(o.id)
         ptr = failed[0]
-        stage_ctx = ctx if d.verdicts[ptr][o.id][0] == "R" else None
+        stage_ctx = ctx if d.verdicts[ptr][o.id][0] == Truth.R else None
         more = f"  (+{len(failed) - 1} more)" if len(failed) > 1 else ""
         out.append(f"  {o.id:<58} {ptr:<30} {ev.reason(ptr, o, stage_ctx)}{more}")
     if max_rows and len(rejected) > max_rows:

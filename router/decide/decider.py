@@ -20,6 +20,7 @@ from router.engine.facts import asked_max_output, call_max_output, cost, effecti
 from router.live.state import LiveState
 from router.policy.attributes import ATTRIBUTES, Source
 from router.policy.terms import RankKey
+from router.policy.truth import Truth
 from router.request.features import RequestFeatures
 
 KeyValue = float | None
@@ -91,7 +92,7 @@ class Decision:
             return static
         bound = self.evaluator.bound
         ctx = self.context
-        late = [p for p in residual if bound(p, o)(ctx) != "T"]
+        late = [p for p in residual if bound(p, o)(ctx) != Truth.T]
         if not late:
             return static
         order = self.evaluator.top_order
@@ -166,7 +167,7 @@ class Decider:
 
     def failed(self, offering_id: str, ctx: Context) -> tuple[str, ...]:
         """The candidate's residual clauses that fail for this request."""
-        return tuple(ptr for ptr, check in self.checks[offering_id] if check(ctx) != "T")
+        return tuple(ptr for ptr, check in self.checks[offering_id] if check(ctx) != Truth.T)
 
     def ordered(self, ctx: Context) -> list[tuple[str, tuple[KeyValue, ...]]]:
         """Every candidate (id, rank key values), best first: unknown values last, the id as

@@ -19,6 +19,7 @@ from router.engine.facts import effective_max_output, est_cost
 from router.engine.program import Node
 from router.live.state import LiveState, is_deprecated
 from router.policy.attributes import ATTRIBUTES, Source
+from router.policy.compare import COMPARE, FLIP
 from router.policy.terms import (
     AllOf,
     AnyOf,
@@ -32,12 +33,8 @@ from router.policy.terms import (
     SetOp,
     When,
 )
+from router.policy.truth import NOT, Truth, junction, when
 from router.request.features import RequestFeatures
-
-_CMP = {
-    "<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
-    ">=": lambda a, b: a >= b, "==": lambda a, b: a == b, "!=": lambda a, b: a != b,
-}
 
 
 @dataclass(frozen=True)
@@ -48,8 +45,7 @@ class Context:
 
 
 Check = Callable[[Offering, Context], bool]
-Tri = Callable[[Context], str]
-_NEGATE = {"T": "F", "F": "T"}
+Tri = Callable[[Context], Truth]
 
 
 def attr_value(o: Offering, attr: str, ctx: Context, derivation: Derivation) -> object:
@@ -87,32 +83,29 @@ class Evaluator:
             residual = []
             for n in self.d.top_nodes:
                 truth = self.d.verdicts[n.pointer][offering_id][0]
-                if truth == "R":
+                if truth == Truth.R:
                     residual.append(n.pointer)
-                elif truth != "T":
+                elif truth != Truth.T:
                     failed.append(n.pointer)
             found = self.memo[key] = (tuple(failed), tuple(residual))
         return found
 
-    def truth(self, pointer: str, o: Offering, ctx: Context) -> str:
+    def truth(self, pointer: str, o: Offering, ctx: Context) -> Truth:
         """The node's final truth for this request (T, F or U)."""
         derived = self.d.verdicts[pointer][o.id][0]
-        if derived != "R":
+        if derived != Truth.R:
             return derived
         if pointer in _BUILTIN_FAST:
-            return "T" if _BUILTIN_FAST[pointer](o, ctx) else "F"
+            return Truth.of(_BUILTIN_FAST[pointer](o, ctx))
         node = self.nodes[pointer]
         clause = node.clause
         if isinstance(clause, Not | PredNot):
-            return {"T": "F", "F": "T"}.get(self.truth(node.children[0], o, ctx), "U")
-        if isinstance(clause, AnyOf | AllOf | When):
-            kids = [self.truth(c, o, ctx) for c in node.children]
-            if isinstance(clause, When):
-                kids[0] = {"T": "F", "F": "T"}.get(kids[0], "U")
-            win, lose = ("F", "T") if isinstance(clause, AllOf) else ("T", "F")
-            if win in kids:
-                return win
-            return lose if all(k == lose for k in kids) else "U"
+            return ~self.truth(node.children[0], o, ctx)
+        if isinstance(clause, When):
+            return when(*(self.truth(c, o, ctx) for c in node.children))
+        if isinstance(clause, AnyOf | AllOf):
+            return junction((self.truth(c, o, ctx) for c in node.children),
+                            conjunction=isinstance(clause, AllOf))
         return self.leaf(node, o, ctx)[0]
 
     def bound(self, pointer: str, o: Offering) -> Tri:
@@ -128,33 +121,26 @@ class Evaluator:
         offering's static sub-verdicts become constants and each clause's dispatch is resolved
         once. Same logic as `truth`, which stays the reference (tests compare the two)."""
         derived = self.d.verdicts[pointer][o.id][0]
-        if derived != "R":
+        if derived != Truth.R:
             return lambda ctx: derived
         fast = _BUILTIN_FAST.get(pointer)
         if fast is not None:
-            return lambda ctx: "T" if fast(o, ctx) else "F"
+            return lambda ctx: Truth.T if fast(o, ctx) else Truth.F
         node = self.nodes[pointer]
         clause = node.clause
         if isinstance(clause, Not | PredNot):
             child = self.bind(node.children[0], o)
-            return lambda ctx: _NEGATE.get(child(ctx), "U")
-        if isinstance(clause, AnyOf | AllOf | When):
+            return lambda ctx: NOT[child(ctx)]
+        if isinstance(clause, When):
+            condition, then = (self.bind(c, o) for c in node.children)
+            return lambda ctx: when(condition(ctx), then(ctx))
+        if isinstance(clause, AnyOf | AllOf):
             kids = [self.bind(c, o) for c in node.children]
-            when = isinstance(clause, When)
-            win, lose = ("F", "T") if isinstance(clause, AllOf) else ("T", "F")
-
-            def combine(ctx: Context) -> str:
-                vals = [k(ctx) for k in kids]
-                if when:
-                    vals[0] = _NEGATE.get(vals[0], "U")
-                if win in vals:
-                    return win
-                return lose if all(v == lose for v in vals) else "U"
-
-            return combine
+            conjunction = isinstance(clause, AllOf)
+            return lambda ctx: junction((k(ctx) for k in kids), conjunction)
         if isinstance(clause, Label):
             name = clause.name
-            return lambda ctx: "T" if name in ctx.features.labels else "F"
+            return lambda ctx: Truth.T if name in ctx.features.labels else Truth.F
         return lambda ctx: self.leaf(node, o, ctx)[0]
 
     def finish(self, pointer: str, o: Offering, ctx: Context) -> dict[str, Any]:
@@ -162,7 +148,7 @@ class Evaluator:
         leaf's truth with the offering-side and request/live-side values it compared; static
         sub-verdicts are named with their derived truth (their proof is the derivation's)."""
         derived = self.d.verdicts[pointer][o.id][0]
-        if derived != "R":
+        if derived != Truth.R:
             return {"pointer": pointer, "truth": derived, "by": "derivation"}
         truth = self.truth(pointer, o, ctx)
         out: dict[str, Any] = {"pointer": pointer, "truth": truth}
@@ -209,54 +195,54 @@ class Evaluator:
             out.update(deprecation_date=o.deprecation_date, at=ctx.at.isoformat())
         return out
 
-    def leaf(self, node: Node, o: Offering, ctx: Context) -> tuple[str, object, object]:
+    def leaf(self, node: Node, o: Offering, ctx: Context) -> tuple[Truth, object, object]:
         """(truth, offering-side value, request-side value) of a residual leaf."""
         clause = node.clause
         if isinstance(clause, Label):
-            return ("T" if clause.name in ctx.features.labels else "F"), None, None
+            return Truth.of(clause.name in ctx.features.labels), None, None
         if isinstance(clause, FeatureCmp):
             fv = feature_value(o, clause.feature, ctx, self.d)
             if fv is None:
-                return "U", None, None
-            return ("T" if _CMP[clause.op](fv, clause.number) else "F"), fv, None
+                return Truth.U, None, None
+            return Truth.of(COMPARE[clause.op](fv, clause.number)), fv, None
         if isinstance(clause, SetOp):
             have = o.attr(clause.attr)
             assert isinstance(clause.values, ReqRef)
             wanted = (ctx.features.needs if clause.values.feature == "needs"
                       else ctx.features.labels)
             if have is None:
-                return "U", None, None
+                return Truth.U, None, None
             hits = [w for w in wanted if w in have]
             misses = [w for w in wanted if w not in have]
             if clause.op == "has_all":
-                return ("F", misses[0], None) if misses else ("T", "", None)
+                return (Truth.F, misses[0], None) if misses else (Truth.T, "", None)
             if clause.op == "has_any":
-                return ("T", hits[0], None) if hits else ("F", "", None)
-            return ("F", hits[0], None) if hits else ("T", "", None)
+                return (Truth.T, hits[0], None) if hits else (Truth.F, "", None)
+            return (Truth.F, hits[0], None) if hits else (Truth.T, "", None)
         if isinstance(clause, Member):
             value = attr_value(o, clause.attr, ctx, self.d)
             if value is None:
-                return "U", None, None
+                return Truth.U, None, None
             inside = any((value == v and type(value) is type(v)) or (
                 isinstance(value, int | float) and not isinstance(value, bool)
                 and isinstance(v, int | float) and not isinstance(v, bool) and value == v)
                 for v in clause.values)
-            return ("T" if inside != clause.negated else "F"), value, None
+            return Truth.of(inside != clause.negated), value, None
         assert isinstance(clause, Cmp)
         lhs = attr_value(o, clause.attr, ctx, self.d)
         rhs: object = clause.value
         if isinstance(clause.value, ReqRef):
             rhs = feature_value(o, clause.value.feature, ctx, self.d)
         if lhs is None or rhs is None:
-            return "U", lhs, rhs
-        return ("T" if _CMP[clause.op](lhs, rhs) else "F"), lhs, rhs
+            return Truth.U, lhs, rhs
+        return Truth.of(COMPARE[clause.op](lhs, rhs)), lhs, rhs
 
     def reason(self, pointer: str, o: Offering, ctx: Context | None) -> str:
         """One line: why the node has its truth for this offering (and request, if given)."""
         truth, _rule, witness = self.d.verdicts[pointer][o.id]
         node = self.nodes[pointer]
         clause = node.clause
-        if truth == "R":
+        if truth == Truth.R:
             if ctx is None:
                 return self._residual_text(node, o)
             truth = self.truth(pointer, o, ctx)
@@ -271,13 +257,13 @@ class Evaluator:
             return composite_reason(clause, truth, parts)
         if not node.children:
             return leaf_reason(clause, truth, witness)
-        if truth != "U" and isinstance(witness, str) and witness in self.nodes:
+        if truth != Truth.U and isinstance(witness, str) and witness in self.nodes:
             return composite_reason(clause, truth, [self.reason(witness, o, ctx)])
         return composite_reason(clause, truth, [self.reason(c, o, ctx) for c in node.children])
 
-    def _relevant(self, node: Node, o: Offering, ctx: Context, truth: str) -> list[str]:
-        picked = [c for c in node.children if self.truth(c, o, ctx) in (truth, "U")]
-        return picked[:1] if truth in ("T", "F") and picked and not isinstance(
+    def _relevant(self, node: Node, o: Offering, ctx: Context, truth: Truth) -> list[str]:
+        picked = [c for c in node.children if self.truth(c, o, ctx) in (truth, Truth.U)]
+        return picked[:1] if truth in (Truth.T, Truth.F) and picked and not isinstance(
             node.clause, Not | PredNot) else list(node.children)
 
     def _live_note(self, node: Node, o: Offering, ctx: Context) -> str:
@@ -291,7 +277,7 @@ class Evaluator:
         witness = self.d.verdicts[node.pointer][o.id][2]
         if isinstance(clause, Cmp) and isinstance(clause.value, ReqRef) and witness != "":
             return (f"residual: request {clause.value.feature} must be "
-                    f"{_flip(clause.op)} {clause.attr} {witness}")
+                    f"{FLIP[clause.op]} {clause.attr} {witness}")
         return "residual: decided per request"
 
 
@@ -324,6 +310,3 @@ def _plain(value: object) -> object:
         return sorted(value, key=str)
     return value
 
-
-def _flip(op: str) -> str:
-    return {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}[op]

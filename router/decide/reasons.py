@@ -6,7 +6,7 @@ as they are (``output_price 30.0 > 10.0``, ``region `us` not in [eu]``, ``latenc
 
 from __future__ import annotations
 
-from router.engine.compile import NEGATE
+from router.policy.compare import NEGATE
 from router.policy.terms import (
     AllOf,
     AnyOf,
@@ -23,6 +23,7 @@ from router.policy.terms import (
     SetOp,
     When,
 )
+from router.policy.truth import Truth
 
 
 def fmt(value: object) -> str:
@@ -39,34 +40,34 @@ def rhs_text(value: object) -> str:
     return fmt(value)
 
 
-def leaf_reason(clause: Clause | ReqPred, truth: str, lhs: object = None,
+def leaf_reason(clause: Clause | ReqPred, truth: Truth, lhs: object = None,
                 rhs: object = None, extra: str = "") -> str:
     """`lhs` is the offering's value (witness); `rhs` the compared value when it varies."""
     if isinstance(clause, Cmp):
         name = clause.attr
-        if truth == "U":
+        if truth == Truth.U:
             if lhs is not None and isinstance(clause.value, ReqRef):
                 return f"{name} {fmt(lhs)}; request {clause.value.feature} unknown"
             return f"{name} unknown{extra}"
         right = rhs if rhs is not None else clause.value
-        op = clause.op if truth == "T" else NEGATE[clause.op]
+        op = clause.op if truth == Truth.T else NEGATE[clause.op]
         label = (f" (request {clause.value.feature})" if isinstance(clause.value, ReqRef)
                  else "")
         shown = rhs_text(right) if isinstance(right, ReqRef) else fmt(right)
         return f"{name} {fmt(lhs)} {op} {shown}{label}{extra}"
     if isinstance(clause, Member):
-        if truth == "U":
+        if truth == Truth.U:
             return f"{clause.attr} unknown"
         values = ", ".join(str(v) for v in clause.values)
-        inside = (truth == "T") != clause.negated
+        inside = (truth == Truth.T) != clause.negated
         return f"{clause.attr} {fmt(lhs)} {'in' if inside else 'not in'} [{values}]"
     if isinstance(clause, SetOp):
-        if truth == "U":
+        if truth == Truth.U:
             return f"{clause.attr} unknown"
         wanted = (f"request {clause.values.feature}" if isinstance(clause.values, ReqRef)
                   else "[" + ", ".join(clause.values) + "]")
         if isinstance(lhs, str) and lhs:
-            held = truth == "T"
+            held = truth == Truth.T
             if clause.op in ("has", "has_all"):
                 return f"{clause.attr} lacks {fmt(lhs)}" + (
                     f" (needed by {wanted})" if isinstance(clause.values, ReqRef) else "")
@@ -77,27 +78,27 @@ def leaf_reason(clause: Clause | ReqPred, truth: str, lhs: object = None,
             return f"{clause.attr} has {fmt(lhs)}"
         verbs = {"has": "has", "has_all": "has all of", "has_any": "has one of",
                  "has_none": "has none of"}
-        if truth == "T":
+        if truth == Truth.T:
             return f"{clause.attr} {verbs[clause.op]} {wanted}"
         negs = {"has": "lacks", "has_all": "lacks some of", "has_any": "has none of",
                 "has_none": "has some of"}
         return f"{clause.attr} {negs[clause.op]} {wanted}"
     if isinstance(clause, Evidence):
-        if truth == "U":
+        if truth == Truth.U:
             return f"no evidence `{clause.metric}` for model {fmt(lhs)}"
-        op = clause.op if truth == "T" else NEGATE[clause.op]
+        op = clause.op if truth == Truth.T else NEGATE[clause.op]
         return f"ev {clause.metric} {fmt(lhs)} {op} {fmt(clause.number)}"
     if isinstance(clause, Label):
         return f"request label {fmt(clause.name)} {'present' if truth == 'T' else 'absent'}"
     if isinstance(clause, FeatureCmp):
-        if truth == "U":
+        if truth == Truth.U:
             return f"request {clause.feature} unknown"
-        op = clause.op if truth == "T" else NEGATE[clause.op]
+        op = clause.op if truth == Truth.T else NEGATE[clause.op]
         return f"request {clause.feature} {fmt(lhs)} {op} {fmt(clause.number)}"
     return f"{type(clause).__name__.lower()} {truth}"
 
 
-def composite_reason(clause: Clause | ReqPred, truth: str, parts: list[str]) -> str:
+def composite_reason(clause: Clause | ReqPred, truth: Truth, parts: list[str]) -> str:
     inner = "; ".join(parts)
     if isinstance(clause, Not | PredNot):
         return f"not ({inner})"
@@ -107,6 +108,6 @@ def composite_reason(clause: Clause | ReqPred, truth: str, parts: list[str]) -> 
         return f"when ({inner})"
     if isinstance(clause, AnyOf | AllOf):
         name = "any" if isinstance(clause, AnyOf) else "all"
-        word = {"U": "unknown ", "F": "none held " if name == "any" else ""}.get(truth, "")
+        word = {Truth.U: "unknown ", Truth.F: "none held " if name == "any" else ""}.get(truth, "")
         return f"{name}: {word}({inner})"
     return inner

@@ -34,6 +34,7 @@ from router.engine.program import (
 )
 from router.policy.admit import _Admission
 from router.policy.attributes import ATTRIBUTES, Source
+from router.policy.compare import NEGATE
 from router.policy.terms import (
     AllOf,
     AnyOf,
@@ -51,9 +52,9 @@ from router.policy.terms import (
     SetOp,
     When,
 )
+from router.policy.truth import Truth, deciding
 
 COMPILER_ABI = "unhardcoded-compiler/1"
-NEGATE = {"<": ">=", "<=": ">", ">": "<=", ">=": "<", "==": "!=", "!=": "=="}
 O, X, Y, E, M, S, W = (Var(n) for n in ("O", "X", "Y", "E", "M", "S", "W"))
 
 
@@ -104,14 +105,14 @@ class _Compiler:
 
     # -- helpers ----------------------------------------------------------------------------
 
-    def verdict(self, node: Node, truth: str, tag: str, witness: Arg) -> Atom:
+    def verdict(self, node: Node, truth: Truth, tag: str, witness: Arg) -> Atom:
         return Atom(node.pred, (O, Const(truth), Const(f"{node.pointer}#{tag}"), witness))
 
-    def rule(self, node: Node, truth: str, tag: str, witness: Arg, *body: Literal_) -> None:
+    def rule(self, node: Node, truth: Truth, tag: str, witness: Arg, *body: Literal_) -> None:
         head = self.verdict(node, truth, tag, witness)
         self.rules.append(Rule(f"{node.pointer}#{tag}", node.pointer, head, tuple(body)))
 
-    def child(self, pointer: str, truth: str, j: int, negated: bool = False) -> Atom:
+    def child(self, pointer: str, truth: Truth, j: int, negated: bool = False) -> Atom:
         """A child's verdict; its rule and witness are fresh variables (unique per literal)."""
         pred = next(n.pred for n in self.nodes if n.pointer == pointer)
         tag = f"{j}{truth}{'n' if negated else 'p'}"
@@ -156,20 +157,20 @@ class _Compiler:
         return node
 
     def negation(self, node: Node, kid: str) -> None:
-        for truth, flipped in (("T", "F"), ("F", "T"), ("U", "U"), ("R", "R")):
-            if truth == "R" and self.mode == "full":
+        for truth in Truth:
+            if truth is Truth.R and self.mode == "full":
                 continue
-            self.rule(node, truth, f"{truth}<-not", Const(kid), self.child(kid, flipped, 1))
+            self.rule(node, truth, f"{truth}<-not", Const(kid), self.child(kid, ~truth, 1))
 
     def junction(self, node: Node, parts: list[tuple[str, bool]], conjunction: bool) -> None:
         """`all` (conjunction) / `any` over children; a part may be negated (`when`)."""
 
-        def lit(i: int, truth: str, negated: bool = False) -> Atom:
+        def lit(i: int, truth: Truth, negated: bool = False) -> Atom:
             ptr, flip = parts[i]
-            t = {"T": "F", "F": "T"}.get(truth, truth) if flip else truth
-            return self.child(ptr, t, i, negated)
+            return self.child(ptr, ~truth if flip else truth, i, negated)
 
-        win, lose = ("F", "T") if conjunction else ("T", "F")
+        win = deciding(conjunction)
+        lose = ~win
         n = len(parts)
         for i in range(n):  # one deciding child settles it
             self.rule(node, win, f"{win}<-{i + 1}", Const(parts[i][0]), lit(i, win))
@@ -177,12 +178,13 @@ class _Compiler:
         no_win = [lit(j, win, negated=True) for j in range(n)]
         if self.mode == "partial":
             for i in range(n):
-                self.rule(node, "R", f"R<-{i + 1}", Const(parts[i][0]), lit(i, "R"), *no_win)
+                self.rule(node, Truth.R, f"R<-{i + 1}", Const(parts[i][0]), lit(i, Truth.R),
+                          *no_win)
         no_residual = (
-            [lit(j, "R", negated=True) for j in range(n)] if self.mode == "partial" else []
+            [lit(j, Truth.R, negated=True) for j in range(n)] if self.mode == "partial" else []
         )
         for i in range(n):
-            self.rule(node, "U", f"U<-{i + 1}", Const(parts[i][0]), lit(i, "U"), *no_win,
+            self.rule(node, Truth.U, f"U<-{i + 1}", Const(parts[i][0]), lit(i, Truth.U), *no_win,
                       *no_residual)
 
     def req_pred(self, pred: ReqPred) -> Node:
@@ -193,32 +195,32 @@ class _Compiler:
             return node
         node = self.add_node(pred.pointer, pred, (), False)
         if self.mode == "partial":
-            self.rule(node, "R", "R", Const(""), Atom("offering", (O,)))
+            self.rule(node, Truth.R, "R", Const(""), Atom("offering", (O,)))
             return node
         if isinstance(pred, Label):
             self.labels.add(pred.name)
             self.set_features.add("labels")
             lab = Const(pred.name)
-            self.rule(node, "T", "T", lab, Atom("offering", (O,)), Atom("fe_labels", (lab,)))
-            self.rule(node, "F", "F", lab, Atom("offering", (O,)),
+            self.rule(node, Truth.T, "T", lab, Atom("offering", (O,)), Atom("fe_labels", (lab,)))
+            self.rule(node, Truth.F, "F", lab, Atom("offering", (O,)),
                       Atom("fe_labels", (lab,), negated=True))
             return node
         assert isinstance(pred, FeatureCmp)
         self.numeric_features.add(pred.feature)
         f, uf = f"f_{pred.feature}", f"uf_{pred.feature}"
         n = Const(pred.number)
-        self.rule(node, "T", "T", Y, Atom(f, (O, Y)), Compare(Y, pred.op, n))
-        self.rule(node, "F", "F", Y, Atom(f, (O, Y)), Compare(Y, NEGATE[pred.op], n))
-        self.rule(node, "U", "U", Const(""), Atom(uf, (O,)))
+        self.rule(node, Truth.T, "T", Y, Atom(f, (O, Y)), Compare(Y, pred.op, n))
+        self.rule(node, Truth.F, "F", Y, Atom(f, (O, Y)), Compare(Y, NEGATE[pred.op], n))
+        self.rule(node, Truth.U, "U", Const(""), Atom(uf, (O,)))
         return node
 
     # -- leaves -----------------------------------------------------------------------------
 
     def unknown_and_residual(self, node: Node, attr: str) -> None:
         self.attributes.add(attr)
-        self.rule(node, "U", "U", Const(""), Atom(f"u_{attr}", (O,)))
+        self.rule(node, Truth.U, "U", Const(""), Atom(f"u_{attr}", (O,)))
         if self.mode == "partial" and residual_attribute(attr):
-            self.rule(node, "R", "R", W, Atom(f"r_{attr}", (O, W)))
+            self.rule(node, Truth.R, "R", W, Atom(f"r_{attr}", (O, W)))
 
     def cmp(self, node: Node, c: Cmp) -> None:
         a = Atom(f"a_{c.attr}", (O, X))
@@ -226,22 +228,22 @@ class _Compiler:
         if isinstance(c.value, ReqRef):
             feature = c.value.feature
             if self.mode == "partial":
-                self.rule(node, "R", "R<-req", X, a)
+                self.rule(node, Truth.R, "R<-req", X, a)
                 return
             self.numeric_features.add(feature)
             f = Atom(f"f_{feature}", (O, Y))
-            self.rule(node, "T", "T", X, a, f, Compare(X, c.op, Y))
-            self.rule(node, "F", "F", X, a, f, Compare(X, NEGATE[c.op], Y))
-            self.rule(node, "U", "U<-req", X, a, Atom(f"uf_{feature}", (O,)))
+            self.rule(node, Truth.T, "T", X, a, f, Compare(X, c.op, Y))
+            self.rule(node, Truth.F, "F", X, a, f, Compare(X, NEGATE[c.op], Y))
+            self.rule(node, Truth.U, "U<-req", X, a, Atom(f"uf_{feature}", (O,)))
             return
         v = Const(c.value)
-        self.rule(node, "T", "T", X, a, Compare(X, c.op, v))
-        self.rule(node, "F", "F", X, a, Compare(X, NEGATE[c.op], v))
+        self.rule(node, Truth.T, "T", X, a, Compare(X, c.op, v))
+        self.rule(node, Truth.F, "F", X, a, Compare(X, NEGATE[c.op], v))
 
     def member(self, node: Node, m: Member) -> None:
         a = Atom(f"a_{m.attr}", (O, X))
         self.unknown_and_residual(node, m.attr)
-        hit, miss = ("F", "T") if m.negated else ("T", "F")
+        hit, miss = (Truth.F, Truth.T) if m.negated else (Truth.T, Truth.F)
         for i, value in enumerate(m.values):
             self.rule(node, hit, f"{hit}<-{i + 1}", X, a, Compare(X, "==", Const(value)))
         self.rule(node, miss, miss, X, a, *(Compare(X, "!=", Const(v)) for v in m.values))
@@ -250,7 +252,7 @@ class _Compiler:
         attr = s.attr
         known = Atom(f"k_{attr}", (O,))
         self.attributes.add(attr)
-        self.rule(node, "U", "U", Const(""), Atom(f"u_{attr}", (O,)))
+        self.rule(node, Truth.U, "U", Const(""), Atom(f"u_{attr}", (O,)))
 
         def elem(value: Arg, negated: bool = False) -> Atom:
             return Atom(f"a_{attr}", (O, value), negated)
@@ -258,7 +260,7 @@ class _Compiler:
         if isinstance(s.values, ReqRef):
             feature = s.values.feature
             if self.mode == "partial":
-                self.rule(node, "R", "R<-req", Const(""), known)
+                self.rule(node, Truth.R, "R<-req", Const(""), known)
                 return
             self.set_features.add(feature)
             fe = Atom(f"fe_{feature}", (E,))
@@ -266,20 +268,20 @@ class _Compiler:
             hbody = (fe, elem(E)) if s.op != "has_all" else (fe, known, elem(E, negated=True))
             self.rules.append(Rule(f"{node.pointer}#aux", node.pointer, Atom(helper, (O,)), hbody))
             if s.op == "has_all":
-                self.rule(node, "F", "F", E, fe, known, elem(E, negated=True))
-                self.rule(node, "T", "T", Const(""), known, Atom(helper, (O,), negated=True))
+                self.rule(node, Truth.F, "F", E, fe, known, elem(E, negated=True))
+                self.rule(node, Truth.T, "T", Const(""), known, Atom(helper, (O,), negated=True))
             else:
-                hit, miss = ("T", "F") if s.op == "has_any" else ("F", "T")
+                hit, miss = (Truth.T, Truth.F) if s.op == "has_any" else (Truth.F, Truth.T)
                 self.rule(node, hit, hit, E, fe, elem(E))
                 self.rule(node, miss, miss, Const(""), known, Atom(helper, (O,), negated=True))
             return
         values = [Const(v) for v in s.values]
         if s.op in ("has", "has_all"):
             for i, v in enumerate(values):
-                self.rule(node, "F", f"F<-{i + 1}", v, known, elem(v, negated=True))
-            self.rule(node, "T", "T", Const(""), *(elem(v) for v in values))
+                self.rule(node, Truth.F, f"F<-{i + 1}", v, known, elem(v, negated=True))
+            self.rule(node, Truth.T, "T", Const(""), *(elem(v) for v in values))
         else:
-            hit, miss = ("T", "F") if s.op == "has_any" else ("F", "T")
+            hit, miss = (Truth.T, Truth.F) if s.op == "has_any" else (Truth.F, Truth.T)
             for i, v in enumerate(values):
                 self.rule(node, hit, f"{hit}<-{i + 1}", v, elem(v))
             self.rule(node, miss, miss, Const(""), known, *(elem(v, negated=True) for v in values))
@@ -289,9 +291,9 @@ class _Compiler:
         self.attributes.add("model")
         metric, n = Const(ev.metric), Const(ev.number)
         model, score = Atom("model_of", (O, M)), Atom("ev_score", (metric, M, S))
-        self.rule(node, "T", "T", S, model, score, Compare(S, ev.op, n))
-        self.rule(node, "F", "F", S, model, score, Compare(S, NEGATE[ev.op], n))
-        self.rule(node, "U", "U", M, model, Atom("ev_known", (metric, M), negated=True))
+        self.rule(node, Truth.T, "T", S, model, score, Compare(S, ev.op, n))
+        self.rule(node, Truth.F, "F", S, model, score, Compare(S, NEGATE[ev.op], n))
+        self.rule(node, Truth.U, "U", M, model, Atom("ev_known", (metric, M), negated=True))
 
 
 def compile_policy(policy: Policy, ruleset: Ruleset, mode: Mode) -> Program:

@@ -18,8 +18,10 @@ from pyDatalog import Logic, pyEngine
 from pyDatalog.pyParser import Term
 
 from router.engine.program import PRED_NAME, Atom, Compare, Const, Program, Var
+from router.policy.compare import COMPARE
+from router.policy.truth import BY_NAME, Truth
 
-Verdict = tuple[str, str, object]  # (truth, rule id, witness)
+Verdict = tuple[Truth, str, object]  # (truth, rule id, witness)
 _LOCK = threading.Lock()
 
 
@@ -42,11 +44,7 @@ def _arg(a: Var | Const) -> Any:
 def _literal(lit: Atom | Compare) -> Any:
     if isinstance(lit, Compare):
         left, right = _arg(lit.left), _arg(lit.right)
-        ops = {
-            "<": left.__lt__, "<=": left.__le__, ">": left.__gt__,
-            ">=": left.__ge__, "==": left.__eq__, "!=": left.__ne__,
-        }
-        return ops[lit.op](right)
+        return COMPARE[lit.op](left, right)
     atom = Term(lit.pred)(*[_arg(a) for a in lit.args])
     return ~atom if lit.negated else atom
 
@@ -96,7 +94,7 @@ def run(program: Program, facts: Iterable[tuple[str, tuple[object, ...]]]
                 per: dict[str, list[Verdict]] = {}
                 for row in rows:
                     oid, truth, rid, witness = (_dec(v) for v in row)
-                    per.setdefault(str(oid), []).append((str(truth), str(rid), witness))
+                    per.setdefault(str(oid), []).append((BY_NAME[str(truth)], str(rid), witness))
                 for verdicts in per.values():
                     verdicts.sort(key=lambda v: (order.get(v[1], 0), repr(v[2])))
                 out[node.pointer] = per

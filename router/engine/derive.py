@@ -18,6 +18,7 @@ from router.engine.compile import Ruleset, compile_policy, load_ruleset
 from router.engine.facts import static_facts
 from router.engine.program import Node, Program
 from router.policy.terms import Policy
+from router.policy.truth import Truth
 
 Verdict = datalog.Verdict
 
@@ -64,9 +65,9 @@ def derive(policy: Policy, catalog: Catalog, ruleset: Ruleset | None = None) -> 
             v = verdicts[ptr].get(o.id)
             if v is None:
                 raise RuntimeError(f"engine derived no verdict for {ptr} on {o.id}")
-            if v[0] in ("F", "U"):
+            if v[0] in (Truth.F, Truth.U):
                 failed.append(ptr)
-            elif v[0] == "R":
+            elif v[0] == Truth.R:
                 left.append(ptr)
         if failed:
             rejected[o.id] = tuple(failed)

@@ -16,7 +16,9 @@ from router.decide.evaluate import Evaluator
 from router.engine.derive import derive
 from router.explain.proof import Proof, proof_of
 from router.explain.record import clause_term
+from router.policy.compare import INCLUSIVE
 from router.policy.terms import Cmp, Evidence, Member, SetOp, When
+from router.policy.truth import Truth
 
 MAX_MATCHES = 50
 
@@ -128,34 +130,34 @@ def _relax(d: Any, ev: Evaluator, decision: Decision, o: Offering, term: Any, po
     node = d.program.node(pointer)
     clause = node.clause
     truth, _, witness = d.verdicts[pointer][o.id]
-    if truth == "R":
+    if truth == Truth.R:
         truth = ev.truth(pointer, o, decision.context)
-    if isinstance(clause, When) and truth == "F":
+    if isinstance(clause, When) and truth == Truth.F:
         return _relax(d, ev, decision, o, term, node.children[1], removals)
-    if truth == "F" and isinstance(clause, Cmp) and isinstance(clause.value, int | float) \
+    if truth == Truth.F and isinstance(clause, Cmp) and isinstance(clause.value, int | float) \
             and isinstance(witness, int | float) and not isinstance(witness, bool) \
             and clause.op in ("<", "<=", ">", ">="):
-        new_op = {"<": "<=", ">": ">="}.get(clause.op, clause.op)
+        new_op = INCLUSIVE[clause.op]
         word = "ceiling" if clause.op in ("<", "<=") else "floor"
         verb = "raise" if word == "ceiling" else "lower"
         _set(term, pointer, [new_op, clause.attr, witness])
         shown = f" (and make it `{new_op}`)" if new_op != clause.op else ""
         return (f"{verb} the `{clause.attr}` {word} at {pointer} from "
                 f"{clause.value} to {witness}{shown}")
-    if truth == "F" and isinstance(clause, Member) and not clause.negated:
+    if truth == Truth.F and isinstance(clause, Member) and not clause.negated:
         _get(term, pointer)[2].append(witness)
         return f"add `{witness}` to the `{clause.attr}` list at {pointer}"
-    if truth == "F" and _removable(clause, witness):
+    if truth == Truth.F and _removable(clause, witness):
         _get(term, pointer)[2].remove(witness)
         name = getattr(clause, "attr", "")
         return f"remove `{witness}` from the `{name}` list at {pointer}"
-    if truth == "F" and isinstance(clause, Evidence) and isinstance(witness, float):
-        new_op = {"<": "<=", ">": ">="}.get(clause.op, clause.op)
+    if truth == Truth.F and isinstance(clause, Evidence) and isinstance(witness, float):
+        new_op = INCLUSIVE[clause.op]
         _set(term, pointer, ["ev", clause.metric, new_op, witness])
         return (f"change the `{clause.metric}` evidence threshold at {pointer} from "
                 f"{clause.number} to {witness}")
     removals.append(pointer)
-    why = " (unknown fails closed; add the fact to the catalog instead)" if truth == "U" else ""
+    why = " (unknown fails closed; add the fact to the catalog instead)" if truth == Truth.U else ""
     return f"remove the clause at {pointer}{why}"
 
 

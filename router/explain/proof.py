@@ -17,6 +17,7 @@ import networkx as nx
 from router.catalog.offerings import Offering
 from router.engine.derive import Derivation
 from router.policy.attributes import ATTRIBUTES, Kind, Source
+from router.policy.compare import COMPARE
 from router.policy.terms import (
     Evidence,
     FeatureCmp,
@@ -120,10 +121,6 @@ def proof_of(d: Derivation, pointer: str, offering_id: str) -> Proof:
 
 # -- independent checking --------------------------------------------------------------------
 
-_OPS = {
-    "<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
-    ">=": lambda a, b: a >= b, "==": lambda a, b: a == b, "!=": lambda a, b: a != b,
-}
 
 
 def check_proof(proof: Proof, offering: Offering, policy: Policy) -> list[str]:
@@ -202,11 +199,11 @@ def _check_leaf(proof: Proof, o: Offering, policy: Policy) -> list[str]:
     clause, t = proof.clause, proof.truth
     head = clause[0]
     want = t == "T"
-    if head in _OPS and not isinstance(clause[2], list):
+    if head in COMPARE and not isinstance(clause[2], list):
         value = o.attr(clause[1])
         if clause[1] == "deprecated" and o.deprecation_date is None:
             value = False  # the static fact a_deprecated(o, false)
-        if value is None or _OPS[head](value, clause[2]) != want:
+        if value is None or COMPARE[head](value, clause[2]) != want:
             return [f"{proof.pointer}: {clause[1]}={value!r} does not make the clause {t}"]
     elif head in ("in", "not_in"):
         value = o.attr(clause[1])
@@ -229,7 +226,7 @@ def _check_leaf(proof: Proof, o: Offering, policy: Policy) -> list[str]:
             return [f"{proof.pointer}: {clause[1]}={sorted(have)} does not make the clause {t}"]
     elif head == "ev":
         score = policy.evidence.get(clause[1], {}).get(o.model)
-        if score is None or _OPS[clause[2]](score, clause[3]) != want:
+        if score is None or COMPARE[clause[2]](score, clause[3]) != want:
             return [f"{proof.pointer}: evidence {score!r} does not make the clause {t}"]
     return []
 

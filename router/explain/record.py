@@ -17,6 +17,7 @@ from router.engine.derive import Derivation, derive
 from router.explain.proof import proof_of
 from router.live.state import LiveState, LiveValues
 from router.policy.terms import render
+from router.policy.truth import Truth
 from router.request.features import RequestFeatures
 
 RECORD_VERSION = 1
@@ -34,7 +35,7 @@ def rejection_entries(decision: Decision, offering_id: str,
     ev = decision.evaluator
     out: list[dict[str, Any]] = []
     for ptr in decision.failed_clauses(offering_id):
-        static = d.verdicts[ptr][offering_id][0] != "R"
+        static = d.verdicts[ptr][offering_id][0] != Truth.R
         if static:  # request-independent: built once per derivation
             key = (ptr, offering_id, full_proofs)
             entry = ev.memo.get(key)
@@ -74,11 +75,11 @@ def admission_entries(decision: Decision, offering_id: str) -> list[dict[str, An
     out = []
     for node in d.top_nodes:
         truth = d.verdicts[node.pointer][offering_id][0]
-        entry: dict[str, Any] = {"pointer": node.pointer, "stage": "derive" if truth == "T"
+        entry: dict[str, Any] = {"pointer": node.pointer, "stage": "derive" if truth == Truth.T
                                  else "decide", "proof": proof_of(d, node.pointer,
                                                                   offering_id).to_json()}
         entry["reason"] = ev.reason(node.pointer, o, decision.context)
-        if truth == "R":
+        if truth == Truth.R:
             entry["finished"] = ev.finish(node.pointer, o, decision.context)
         out.append(entry)
     return out

@@ -13,7 +13,6 @@ from typing import Literal
 Scalar = int | float | str | bool
 CmpOp = Literal["<", "<=", ">", ">=", "==", "!="]
 SetOpName = Literal["has", "has_all", "has_any", "has_none"]
-Truth = Literal["T", "F", "U"]
 
 CMP_OPS: tuple[str, ...] = ("<", "<=", ">", ">=", "==", "!=")
 ORDER_OPS: tuple[str, ...] = ("<", "<=", ">", ">=")
