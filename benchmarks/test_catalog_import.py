@@ -18,16 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from router.importers import import_catalog
+from router.catalog.importers import import_catalog
+from tests.catalog_sources import LITELLM, MODELS_DEV, OPENROUTER
 
-SOURCES = Path(__file__).resolve().parents[2] / "shared" / "catalog-sources"
-CASES = {
-    "litellm": SOURCES / "litellm" / "model_prices_and_context_window_backup.json",
-    "openrouter": SOURCES / "openrouter" / "models.json",
-    "models.dev": SOURCES / "models.dev",
-}
-
-pytestmark = pytest.mark.skipif(not SOURCES.is_dir(), reason=f"no sample sources at {SOURCES}")
+# source name -> its path inside the sample sources (the `catalog_sources` fixture, unpacked
+# from tests/data/catalog-sources.tar.xz)
+CASES = {"litellm": LITELLM, "openrouter": OPENROUTER, "models.dev": MODELS_DEV}
 
 
 def peak_memory(source: str, path: Path) -> tuple[int, float]:
@@ -45,8 +41,9 @@ def peak_memory(source: str, path: Path) -> tuple[int, float]:
 
 
 @pytest.mark.parametrize("source", list(CASES))
-def test_import(benchmark, source: str) -> None:  # type: ignore[no-untyped-def]
-    path = CASES[source]
+def test_import(benchmark, source: str,  # type: ignore[no-untyped-def]
+                catalog_sources: Path) -> None:
+    path = catalog_sources / CASES[source]
     result = benchmark.pedantic(import_catalog, args=(source, path),
                                 rounds=10 if source != "models.dev" else 3,
                                 iterations=1, warmup_rounds=1)

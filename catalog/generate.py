@@ -1,8 +1,12 @@
-"""Generate the embedded default catalog (``catalog/default.json``) from public price data.
+"""Generate the embedded default catalog (``router/catalog/default.json``) from public prices.
 
-Run from the project root::
+A tool kept in the repository, not shipped: the package holds only ``router*``.  ``--sources`` is a
+directory laid out like the samples the tests use (``PROVENANCE.md``, ``litellm/``,
+``models.dev/``), which are committed as ``tests/data/catalog-sources.tar.xz``.  To regenerate
+the embedded catalog from them, from the project root::
 
-    python -m catalog.generate --sources ../shared/catalog-sources -o catalog/default.json
+    mkdir -p /tmp/cs && tar -xJf tests/data/catalog-sources.tar.xz -C /tmp/cs
+    python -m catalog.generate --sources /tmp/cs/catalog-sources -o router/catalog/default.json
 
 An *offering* is one model served by one provider in one region.  Offerings come from LiteLLM's
 price map (``litellm/model_prices_and_context_window_backup.json``); the models.dev TOML tree only
@@ -34,7 +38,7 @@ entries without a provider, provisioned-throughput commitments, pricing-tier pse
 entries with no token data at all, embedding/TTS models filed as chat, unparseable keys, and
 duplicate ids (the first by a fixed preference order wins).  Nothing runs at import.
 
-The mapping itself lives in ``router.importers`` (``litellm`` for the entries, ``modelsdev``
+The mapping itself lives in ``router.catalog.importers`` (``litellm`` for the entries, ``modelsdev``
 for the TOML tree and gap filling), shared with ``unhardcoded catalog import``; this module adds
 the provenance header, the models.dev gap filling hook and the report.
 """
@@ -50,12 +54,12 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Final
 
-from router.importers._common import JsonObj, render_catalog, sha256_hex
-from router.importers._names import Route
-from router.importers.litellm import build_offerings
-from router.importers.modelsdev import ModelsDev, fill_gaps
-from router.offerings import build_catalog
-from router.problems import CatalogError
+from router.catalog.importers._common import JsonObj, render_catalog, sha256_hex
+from router.catalog.importers._names import Route
+from router.catalog.importers.litellm import build_offerings
+from router.catalog.importers.modelsdev import ModelsDev, fill_gaps
+from router.catalog.offerings import build_catalog
+from router.common.problems import CatalogError
 
 LITELLM_FILE: Final = "litellm/model_prices_and_context_window_backup.json"
 MODELS_DEV_DIR: Final = "models.dev"
@@ -155,9 +159,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m catalog.generate", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sources", type=pathlib.Path, required=True,
-                        help="directory holding PROVENANCE.md, litellm/ and models.dev/")
+                        help="directory holding PROVENANCE.md, litellm/ and models.dev/ "
+                             "(e.g. tests/data/catalog-sources.tar.xz, unpacked)")
     parser.add_argument("-o", "--output", type=pathlib.Path, required=True,
-                        help="catalog file to write (e.g. catalog/default.json)")
+                        help="catalog file to write (the embedded one is "
+                             "router/catalog/default.json)")
     args = parser.parse_args(argv)
     try:
         catalog, report = generate(args.sources)

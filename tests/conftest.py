@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from router.api import Router
-from router.offerings import Catalog, load_catalog
+from router.catalog.offerings import Catalog, load_catalog
+from router.facade import Router
+from tests.catalog_sources import extract_catalog_sources
 from tests.dispatch_support import ANTHROPIC_KEY, OPENAI_KEY, Clock, environ, make_router
 from tests.fakes import FakeProvider
 
@@ -18,6 +19,12 @@ AT = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
 @pytest.fixture(scope="session")
 def fixture_catalog() -> Catalog:
     return load_catalog(FIXTURES / "catalog.json")
+
+
+@pytest.fixture(scope="session")
+def catalog_sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample catalog sources, unpacked once per session from tests/data (fails if missing)."""
+    return extract_catalog_sources(tmp_path_factory.mktemp("catalog-sources"))
 
 
 # -- dispatch: two loopback providers (OpenAI and Anthropic wire formats) per test module ----

@@ -3,7 +3,7 @@
 This module deliberately shares no evaluation code with the router: it reads the typed policy
 AST (`router.policy.terms`, produced by admission), the catalog's `Offering` values, the request's
 `RequestFeatures` and a `LiveState`, and computes the decision straight from
-`/work/shared/spec/policy_ir.md` (§2–§6, §9):
+`the spec (policy_ir.md)` (§2–§6, §9):
 
 * Kleene three-valued logic (T / F / U): a clause over an unknown attribute (or missing
   evidence) is U; `not U = U`; `any` is T if one part is T, F if all parts are F, else U; `all`

@@ -1,5 +1,6 @@
-"""Catalog importers (LiteLLM, OpenRouter, models.dev) on the real sample files in
-../shared/catalog-sources, on malformed inputs, and through the command line.
+"""Catalog importers (LiteLLM, OpenRouter, models.dev) on the real sample files (unpacked from
+tests/data/catalog-sources.tar.xz by the ``catalog_sources`` fixture), on malformed inputs, and
+through the command line.
 
 Expected values are read from the source files themselves, so a spot check compares the
 importer's mapping with the source, not with numbers copied into the test.
@@ -7,6 +8,7 @@ importer's mapping with the source, not with numbers copied into the test.
 
 from __future__ import annotations
 
+import importlib.resources
 import json
 import shutil
 import tomllib
@@ -17,47 +19,56 @@ from typing import Any
 
 import pytest
 
-from router.cli import main
-from router.importers import IMPORTERS, ImportResult, import_catalog, render_catalog
-from router.importers.litellm import import_litellm
-from router.importers.modelsdev import import_models_dev, import_models_dev_tree
-from router.importers.openrouter import import_openrouter
-from router.offerings import Catalog, default_catalog, load_catalog, parse_catalog
-from router.problems import CatalogError
-
-SOURCES = Path(__file__).resolve().parents[2] / "shared" / "catalog-sources"
-LITELLM = SOURCES / "litellm" / "model_prices_and_context_window_backup.json"
-OPENROUTER = SOURCES / "openrouter" / "models.json"
-MODELS_DEV = SOURCES / "models.dev"
-
-pytestmark = pytest.mark.skipif(not SOURCES.is_dir(), reason=f"no sample sources at {SOURCES}")
+from router.catalog.importers import IMPORTERS, ImportResult, import_catalog, render_catalog
+from router.catalog.importers.litellm import import_litellm
+from router.catalog.importers.modelsdev import import_models_dev, import_models_dev_tree
+from router.catalog.importers.openrouter import import_openrouter
+from router.catalog.offerings import Catalog, default_catalog, load_catalog, parse_catalog
+from router.cli.main import main
+from router.common.problems import CatalogError
+from tests.catalog_sources import LITELLM, MODELS_DEV, OPENROUTER
 
 
 @pytest.fixture(scope="session")
-def litellm_raw() -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(LITELLM.read_text(encoding="utf-8"))
+def litellm_file(catalog_sources: Path) -> Path:
+    return catalog_sources / LITELLM
+
+
+@pytest.fixture(scope="session")
+def openrouter_file(catalog_sources: Path) -> Path:
+    return catalog_sources / OPENROUTER
+
+
+@pytest.fixture(scope="session")
+def models_dev_dir(catalog_sources: Path) -> Path:
+    return catalog_sources / MODELS_DEV
+
+
+@pytest.fixture(scope="session")
+def litellm_raw(litellm_file: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(litellm_file.read_text(encoding="utf-8"))
     return data
 
 
 @pytest.fixture(scope="session")
-def litellm_result() -> ImportResult:
-    return import_catalog("litellm", LITELLM)
+def litellm_result(litellm_file: Path) -> ImportResult:
+    return import_catalog("litellm", litellm_file)
 
 
 @pytest.fixture(scope="session")
-def openrouter_raw() -> list[dict[str, Any]]:
-    data: list[dict[str, Any]] = json.loads(OPENROUTER.read_text(encoding="utf-8"))["data"]
+def openrouter_raw(openrouter_file: Path) -> list[dict[str, Any]]:
+    data: list[dict[str, Any]] = json.loads(openrouter_file.read_text(encoding="utf-8"))["data"]
     return data
 
 
 @pytest.fixture(scope="session")
-def openrouter_result() -> ImportResult:
-    return import_catalog("openrouter", OPENROUTER)
+def openrouter_result(openrouter_file: Path) -> ImportResult:
+    return import_catalog("openrouter", openrouter_file)
 
 
 @pytest.fixture(scope="session")
-def models_dev_result() -> ImportResult:
-    return import_catalog("models.dev", MODELS_DEV)
+def models_dev_result(models_dev_dir: Path) -> ImportResult:
+    return import_catalog("models.dev", models_dev_dir)
 
 
 def refused(fn: Any, *args: Any, **kwargs: Any) -> list[tuple[str, str]]:
@@ -77,9 +88,9 @@ def test_registry_names_every_importer() -> None:
     assert set(IMPORTERS) == {"litellm", "openrouter", "models.dev"}
 
 
-def test_unknown_source_is_refused_with_a_hint() -> None:
+def test_unknown_source_is_refused_with_a_hint(litellm_file: Path) -> None:
     with pytest.raises(CatalogError) as info:
-        import_catalog("litelm", LITELLM)
+        import_catalog("litelm", litellm_file)
     (p,) = info.value.problems
     assert p.code == "import.unknown_source" and p.hint == "did you mean `litellm`?"
 
@@ -185,11 +196,11 @@ def test_litellm_import_matches_generator_mapping(litellm_result: ImportResult) 
                 assert e.static_json()[name] == value, (o.id, name)
 
 
-def test_generator_reproduces_the_embedded_catalog() -> None:
+def test_generator_reproduces_the_embedded_catalog(catalog_sources: Path) -> None:
     from catalog.generate import generate, render
 
-    catalog, report = generate(SOURCES)
-    embedded = Path(__file__).resolve().parents[1] / "catalog" / "default.json"
+    catalog, report = generate(catalog_sources)
+    embedded = importlib.resources.files("router").joinpath("catalog", "default.json")
     assert render(catalog) == embedded.read_text(encoding="utf-8")
     assert report["imported"] == 3189
 
@@ -372,14 +383,14 @@ def test_openrouter_wrong_shape(data: object) -> None:
 # --------------------------------------------------------------------------- models.dev
 
 
-def _resolved(rel: str) -> dict[str, Any]:
-    data: dict[str, Any] = tomllib.loads((MODELS_DEV / rel).read_text(encoding="utf-8"))
+def _resolved(root: Path, rel: str) -> dict[str, Any]:
+    data: dict[str, Any] = tomllib.loads((root / rel).read_text(encoding="utf-8"))
     return data
 
 
-def test_models_dev_counts(models_dev_result: ImportResult) -> None:
+def test_models_dev_counts(models_dev_result: ImportResult, models_dev_dir: Path) -> None:
     report = models_dev_result.report
-    files = list((MODELS_DEV / "providers").glob("*/models/**/*.toml"))
+    files = list((models_dev_dir / "providers").glob("*/models/**/*.toml"))
     assert report.read == len(files)
     assert report.imported + report.skipped_total == report.read
     assert report.imported == len(models_dev_result.catalog) > 4000
@@ -387,8 +398,9 @@ def test_models_dev_counts(models_dev_result: ImportResult) -> None:
                                    "no_token_data", "unparseable_key"}
 
 
-def test_models_dev_spot_check_against_the_source(models_dev_result: ImportResult) -> None:
-    md = _resolved("providers/anthropic/models/claude-3-5-sonnet-20240620.toml")
+def test_models_dev_spot_check_against_the_source(models_dev_result: ImportResult,
+                                                  models_dev_dir: Path) -> None:
+    md = _resolved(models_dev_dir, "providers/anthropic/models/claude-3-5-sonnet-20240620.toml")
     assert "base_model" not in md
     o = models_dev_result.catalog.get("anthropic/claude-3-5-sonnet-20240620")
     assert o is not None
@@ -401,10 +413,11 @@ def test_models_dev_spot_check_against_the_source(models_dev_result: ImportResul
     assert "reasoning" not in o.capabilities  # reasoning = false in the file
 
 
-def test_models_dev_base_model_inheritance(models_dev_result: ImportResult) -> None:
+def test_models_dev_base_model_inheritance(models_dev_result: ImportResult,
+                                           models_dev_dir: Path) -> None:
     rel = "providers/amazon-bedrock/models/global.anthropic.claude-fable-5.toml"
-    top = _resolved(rel)
-    base = _resolved(f"models/{top['base_model']}.toml")
+    top = _resolved(models_dev_dir, rel)
+    base = _resolved(models_dev_dir, f"models/{top['base_model']}.toml")
     assert "limit" not in top  # the limits come from the lab file
     o = models_dev_result.catalog.get("bedrock/claude-fable-5")
     assert o is not None and o.api_model == "global.anthropic.claude-fable-5"
@@ -488,13 +501,13 @@ def test_models_dev_empty_directory_is_refused(tmp_path: Path) -> None:
     assert refused(import_models_dev_tree, tmp_path) == [("import.shape", "")]
 
 
-def test_models_dev_api_json_equals_the_tree(tmp_path: Path) -> None:
+def test_models_dev_api_json_equals_the_tree(tmp_path: Path, models_dev_dir: Path) -> None:
     """The same models as a tree and as api.json (resolved) give the same offerings."""
     root = tmp_path / "tree"
     for part in ("providers/anthropic", "providers/amazon-bedrock", "models"):
-        shutil.copytree(MODELS_DEV / part, root / part)
+        shutil.copytree(models_dev_dir / part, root / part)
     tree = import_models_dev_tree(root)
-    from router.importers.modelsdev import ModelsDev
+    from router.catalog.importers.modelsdev import ModelsDev
 
     md = ModelsDev(root)
     api: dict[str, Any] = {}
@@ -542,10 +555,10 @@ def test_round_trip_models_dev(models_dev_result: ImportResult) -> None:
 # --------------------------------------------------------------------------- command line
 
 
-def test_cli_import_writes_catalog_and_report(tmp_path: Path,
+def test_cli_import_writes_catalog_and_report(tmp_path: Path, openrouter_file: Path,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "or.json"
-    code = main(["catalog", "import", "--from", "openrouter", str(OPENROUTER), "-o", str(out),
+    code = main(["catalog", "import", "--from", "openrouter", str(openrouter_file), "-o", str(out),
                  "--report-json"])
     stdout, stderr = capsys.readouterr()
     assert code == 0 and stderr == ""
@@ -555,9 +568,10 @@ def test_cli_import_writes_catalog_and_report(tmp_path: Path,
     assert report["version"] == catalog.version and len(catalog) == 364
 
 
-def test_cli_import_text_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_import_text_report(tmp_path: Path, litellm_file: Path,
+                                capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "ll.json"
-    assert main(["catalog", "import", "--from", "litellm", str(LITELLM), "-o", str(out)]) == 0
+    assert main(["catalog", "import", "--from", "litellm", str(litellm_file), "-o", str(out)]) == 0
     stdout, _ = capsys.readouterr()
     assert "imported 3189 offerings from 4878 litellm entries" in stdout
     assert "skipped     98  alias" in stdout
@@ -595,8 +609,9 @@ def test_cli_import_unknown_source_is_a_usage_error(capsys: pytest.CaptureFixtur
     assert info.value.code == 2
 
 
-def test_cli_import_unwritable_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["catalog", "import", "--from", "openrouter", str(OPENROUTER), "-o",
+def test_cli_import_unwritable_output(tmp_path: Path, openrouter_file: Path,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["catalog", "import", "--from", "openrouter", str(openrouter_file), "-o",
                  str(tmp_path / "missing-dir" / "x.json")])
     _, stderr = capsys.readouterr()
     assert code == 2
