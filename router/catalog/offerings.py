@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from router.common import jsonio
 from router.common.problems import CatalogError, Problem, child_pointer
 from router.policy.attributes import CAPABILITIES
 
@@ -269,33 +270,21 @@ def _msg(err: Any) -> str:
 
 def load_catalog(path: str | Path) -> Catalog:
     """Read and validate a catalog file. Nothing is changed if it is refused."""
-    p = Path(path)
     try:
-        size = p.stat().st_size
-        if size > MAX_CATALOG_BYTES:
-            raise CatalogError([Problem(code="catalog.too_large", pointer="",
-                                        message=f"{p}: {size} bytes; limit {MAX_CATALOG_BYTES}")])
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise CatalogError([Problem(code="catalog.unreadable", pointer="",
-                                    message=f"cannot read `{p}`: {exc.strerror}")]) from None
-    except UnicodeDecodeError:
-        raise CatalogError([Problem(code="catalog.invalid_json", pointer="",
-                                    message=f"`{p}` is not UTF-8 text")]) from None
-    return parse_catalog(text, str(p))
+        data = jsonio.read_json(path, MAX_CATALOG_BYTES)
+    except jsonio.JsonRefused as exc:
+        raise CatalogError([Problem(code=f"catalog.{exc.kind}", pointer="",
+                                    message=exc.message)]) from None
+    return build_catalog(data, str(path))
 
 
 def parse_catalog(text: str, where: str = "catalog") -> Catalog:
     try:
-        data = json.loads(text, parse_constant=_no_constant)
-    except (ValueError, RecursionError) as exc:
-        raise CatalogError([Problem(code="catalog.invalid_json", pointer="",
-                                    message=f"{where}: not valid JSON: {exc}")]) from None
+        data = jsonio.loads(text, where)
+    except jsonio.JsonRefused as exc:
+        raise CatalogError([Problem(code=f"catalog.{exc.kind}", pointer="",
+                                    message=exc.message)]) from None
     return build_catalog(data, where)
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"`{name}` is not a JSON number")
 
 
 def default_catalog() -> Catalog:

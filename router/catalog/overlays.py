@@ -50,6 +50,7 @@ from router.catalog.offerings import (
     Offering,
     price_value,
 )
+from router.common import jsonio
 from router.common.problems import Problem, RefusedError, child_pointer, did_you_mean, quote
 
 OVERLAY_SCHEMA = 1
@@ -127,17 +128,9 @@ def load_overlay(path: str | Path) -> Overlay:
                                      f"unknown overlay format `{p.suffix or '(none)'}`",
                                      "name the file `*.json` or `*.toml`")])
     try:
-        size = p.stat().st_size
-        if size > MAX_CATALOG_BYTES:
-            raise OverlayError([_problem("overlay.too_large", "", where,
-                                         f"{size} bytes; the limit is {MAX_CATALOG_BYTES}")])
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise OverlayError([_problem("overlay.unreadable", "", where,
-                                     f"cannot read: {exc.strerror}")]) from None
-    except UnicodeDecodeError:
-        raise OverlayError([_problem("overlay.invalid_json", "", where,
-                                     "not UTF-8 text")]) from None
+        text = jsonio.read_text(p, MAX_CATALOG_BYTES)
+    except jsonio.JsonRefused as exc:
+        raise OverlayError([_problem(f"overlay.{exc.kind}", "", where, exc.message)]) from None
     return parse_overlay(text, where, "toml" if suffix == ".toml" else "json")
 
 
@@ -147,20 +140,16 @@ def parse_overlay(text: str, where: str = "overlay", fmt: str = "json") -> Overl
     if fmt == "toml":
         try:
             data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
+        except (tomllib.TOMLDecodeError, ValueError, RecursionError) as exc:
             raise OverlayError([_problem("overlay.invalid_toml", "", where,
                                          f"not valid TOML: {exc}")]) from None
     else:
         try:
-            data = json.loads(text, parse_constant=_no_constant)
-        except (ValueError, RecursionError) as exc:
-            raise OverlayError([_problem("overlay.invalid_json", "", where,
-                                         f"not valid JSON: {exc}")]) from None
+            data = jsonio.loads(text, "the overlay")
+        except jsonio.JsonRefused as exc:
+            raise OverlayError([_problem(f"overlay.{exc.kind}", "", where, exc.message)]) from None
     return build_overlay(data, where)
 
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"`{name}` is not a JSON number")
 
 
 def build_overlay(data: object, where: str = "overlay") -> Overlay:

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from router.common import jsonio
 from router.common.problems import Problem, RefusedError
 
 MAX_INPUT_BYTES = 8 * 1024 * 1024
@@ -35,32 +36,19 @@ class InputError(Exception):
 
 
 def _read_json(path: str, what: str) -> Any:
-    p = Path(path)
     try:
-        if p.stat().st_size > MAX_INPUT_BYTES:
-            raise InputError([Problem(code=f"{what}.too_large", pointer="",
-                                      message=f"`{path}` is over {MAX_INPUT_BYTES} bytes")])
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError([Problem(code=f"{what}.unreadable", pointer="",
-                                  message=f"cannot read `{path}`: {exc.strerror}")]) from None
-    except UnicodeDecodeError:
-        raise InputError([Problem(code=f"{what}.invalid_json", pointer="",
-                                  message=f"`{path}` is not UTF-8 text")]) from None
-    try:
-        return json.loads(text)
-    except (ValueError, RecursionError) as exc:
-        raise InputError([Problem(code=f"{what}.invalid_json", pointer="",
-                                  message=f"`{path}` is not valid JSON: {exc}")]) from None
+        return jsonio.read_json(path, MAX_INPUT_BYTES)
+    except jsonio.JsonRefused as exc:
+        raise InputError([Problem(code=f"{what}.{exc.kind}", pointer="",
+                                  message=exc.message)]) from None
 
 
 def _policy_text(path: str) -> str:
-    p = Path(path)
     try:
-        return p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError([Problem(code="policy.unreadable", pointer="",
-                                  message=f"cannot read `{path}`: {exc}")]) from None
+        return jsonio.read_text(path, MAX_INPUT_BYTES)
+    except jsonio.JsonRefused as exc:
+        code = "policy.too_large" if exc.kind == "too_large" else "policy.unreadable"
+        raise InputError([Problem(code=code, pointer="", message=exc.message)]) from None
 
 
 def _catalog(args: argparse.Namespace) -> Any:

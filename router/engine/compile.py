@@ -15,10 +15,10 @@ Fact predicates read by the rules (asserted by `router.engine.facts`):
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from importlib import resources
 
+from router.common import jsonio
 from router.common.problems import PolicyError
 from router.engine.program import (
     Arg,
@@ -74,7 +74,7 @@ class Ruleset:
 def load_ruleset() -> Ruleset:
     """The fixed rule library: built-in clauses, written in the policy language itself."""
     raw = resources.files("router").joinpath("rules", "builtins.json").read_text("utf-8")
-    data = json.loads(raw)
+    data = jsonio.loads(raw, "rules/builtins.json")
     admission = _Admission()
     builtins: list[Builtin] = []
     for item in data["builtins"]:

@@ -11,6 +11,7 @@ import json
 import math
 from typing import Any, cast
 
+from router.common import jsonio
 from router.common.problems import PolicyError, Problem, child_pointer, did_you_mean, quote
 from router.policy.attributes import (
     ATTRIBUTES,
@@ -72,45 +73,14 @@ def admit_text(text: str | bytes) -> Policy:
             [Problem(code="policy.too_large", pointer="",
                      message=f"policy is {size} bytes; the limit is {MAX_BYTES}")]
         )
-    depth = _nesting(text if isinstance(text, str) else text.decode("utf-8", "replace"))
-    if depth > MAX_DEPTH + 1:
-        raise PolicyError(
-            [Problem(code="policy.too_deep", pointer="",
-                     message=f"nested {depth} levels deep; the limit is {MAX_DEPTH}")]
-        )
     try:
-        value = json.loads(text, parse_constant=_reject_constant)
-    except (ValueError, RecursionError) as exc:
-        raise PolicyError(
-            [Problem(code="policy.invalid_json", pointer="", message=f"not valid JSON: {exc}")]
-        ) from None
+        value = jsonio.loads(text, "policy", max_depth=MAX_DEPTH + 1)
+    except jsonio.JsonRefused as exc:
+        code = "policy.too_deep" if exc.kind == "too_deep" else "policy.invalid_json"
+        raise PolicyError([Problem(code=code, pointer="", message=exc.message)]) from None
     return admit(value)
 
 
-def _nesting(text: str) -> int:
-    """Deepest bracket nesting outside strings (checked before parsing, so no recursion)."""
-    depth = deepest = 0
-    in_string = escaped = False
-    for ch in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif ch in "]}":
-            depth -= 1
-    return deepest
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"`{name}` is not a JSON number")
 
 
 def admit(value: object) -> Policy:

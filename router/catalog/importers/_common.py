@@ -31,6 +31,7 @@ from router.catalog.offerings import (
     Catalog,
     build_catalog,
 )
+from router.common import jsonio
 from router.common.problems import CatalogError, Problem, escape_token, quote
 
 JsonObj = dict[str, Any]
@@ -123,21 +124,11 @@ def read_source(path: Path, limit: int = MAX_CATALOG_BYTES) -> bytes:
 
 
 def parse_json(raw: bytes, where: str) -> Any:
-    """Strict JSON (UTF-8, no NaN/Infinity); refusals name the file."""
+    """Strict JSON (UTF-8, no NaN/Infinity, no duplicate keys); refusals name the file."""
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise CatalogError([problem("import.invalid_json", "",
-                                    f"`{where}` is not UTF-8 text")]) from None
-    try:
-        return json.loads(text, parse_constant=_no_constant)
-    except (ValueError, RecursionError) as exc:
-        raise CatalogError([problem("import.invalid_json", "",
-                                    f"`{where}` is not valid JSON: {exc}")]) from None
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"`{name}` is not a JSON number")
+        return jsonio.loads(raw, f"`{where}`")
+    except jsonio.JsonRefused as exc:
+        raise CatalogError([problem("import.invalid_json", "", exc.message)]) from None
 
 
 def sha256_hex(data: bytes) -> str:
