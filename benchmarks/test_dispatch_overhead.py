@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 import pytest
 
+from router.config import RouterConfig
 from router.dispatch.pool import ClientPool
 from router.facade import Router
 
@@ -82,7 +83,7 @@ async def _rounds(call: Callable[[], Awaitable[None]]) -> tuple[list[float], flo
 def measure(base_url: str, stream: bool) -> dict[str, float]:
     url = base_url + "/v1/chat/completions"
     env = {"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": base_url + "/v1"}
-    router = Router(environ=env)
+    router = Router(config=RouterConfig(environ=env))
     router.decider(POLICY)  # derive once, outside the timing
     body = {**REQUEST, "model": "gpt-4o-mini", "stream": stream}
     req = {**REQUEST, "stream": stream}

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from benchmarks.workload import REQUEST, catalog, policy
+from router.config import RouterConfig
 from router.facade import Router
 
 N = 2000
@@ -26,7 +27,7 @@ def test_reload_to_serving(benchmark, tmp_path: Path) -> None:  # type: ignore[n
     path = tmp_path / "catalog.json"
     doc = catalog(N).to_json()
     path.write_text(json.dumps(doc))
-    router = Router(path, environ={})
+    router = Router(path, config=RouterConfig(environ={}))
     registered = [router.register(p) for p in POLICIES]
     for p in registered:
         router.derivation(p)

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from router.catalog.offerings import Catalog, build_catalog
+from router.config import RouterConfig
 from router.facade import Router
 from router.live.health import BreakerSettings
 
@@ -63,8 +64,10 @@ def environ(openai_url: str, anthropic_url: str) -> dict[str, str]:
 def make_router(env: Mapping[str, str], clock: Clock, seed: int = 7,
                 breaker: BreakerSettings | None = None) -> Router:
     ids = iter(f"trace-{i}" for i in range(1_000_000))
-    return Router(catalog(), clock=clock, trace_ids=lambda: next(ids), environ=env,
-                  sleep=clock.sleep, rng=random.Random(seed), breaker=breaker)
+    config = RouterConfig(clock=clock, trace_ids=lambda: next(ids), environ=env,
+                          sleep=clock.sleep, rng=random.Random(seed),
+                          breaker=breaker or BreakerSettings())
+    return Router(catalog(), config=config)
 
 
 def policy(*, cascade: int = 2, fallback: list[Any] | None = None,

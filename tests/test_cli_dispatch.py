@@ -11,7 +11,7 @@ import pytest
 
 from router.cli.main import main
 from router.common.problems import PolicyError
-from router.facade import as_policy
+from router.policy.memo import AdmittedPolicies
 from tests.dispatch_support import ANTHROPIC_KEY, OPENAI_KEY, catalog, environ, policy, request
 from tests.fakes import FakeProvider, ok, status
 
@@ -129,6 +129,8 @@ def test_negative_row_counts_are_refused(capsys: pytest.CaptureFixture[str]) -> 
 
 
 def test_inline_policies_are_admitted_once_and_refusals_never_memoised() -> None:
+    memo = AdmittedPolicies()
+    as_policy = memo.admit
     term = policy()
     first = as_policy(term)
     assert as_policy(json.loads(json.dumps(term))) is first

@@ -41,8 +41,8 @@ def test_a_killed_worker_is_replaced() -> None:
 def test_a_script_without_a_main_guard_works(tmp_path: Path) -> None:
     script = tmp_path / "plain.py"
     script.write_text(textwrap.dedent("""
-        from router import Router
-        r = Router(environ={})
+        from router import Router, RouterConfig
+        r = Router(config=RouterConfig(environ={}))
         p = ["policy", ["ev_zero"], ["filter", ["<=", "output_price", 5.0]],
              ["rank", ["asc", "est_cost"]], ["select", ["first"]], ["mutate"], ["fallback"]]
         print(r.route(p, {"messages": [{"role": "user", "content": "hi"}]}).selected)

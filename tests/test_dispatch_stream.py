@@ -33,7 +33,7 @@ from tests.fakes import FakeProvider, delay, ok, reset, status, stream_drop, too
 async def collect(router: Router, pol: list[Any], req: dict[str, Any]
                   ) -> tuple[list[dict[str, Any]], CompletionStream]:
     try:
-        stream = await router.complete(pol, req)
+        stream = await router.stream(pol, req)
         assert isinstance(stream, CompletionStream)
         chunks = [c async for c in stream]
         return chunks, stream
@@ -218,7 +218,7 @@ def test_clamp_writes_the_field_the_request_used_and_defaults_do_not_override(
 
 def test_complete_sync_streams(router: Router, fakes: tuple[FakeProvider, FakeProvider]) -> None:
     fakes[0].script_for("cheap-2026", ok("sync stream", chunks=2))
-    stream = router.complete_sync(policy(), request(stream=True))
+    stream = router.stream_sync(policy(), request(stream=True))
     assert isinstance(stream, SyncCompletionStream)
     chunks = list(stream)
     assert text_of(chunks) == "sync stream"
@@ -290,7 +290,7 @@ def test_a_stream_the_caller_closes_early_is_recorded_as_cancelled(
 
     async def first_only() -> CompletionStream:
         try:
-            stream = await router.complete(policy(), request(stream=True))
+            stream = await router.stream(policy(), request(stream=True))
             assert isinstance(stream, CompletionStream)
             async for _ in stream:
                 break

@@ -9,9 +9,12 @@ import networkx as nx
 
 from router.catalog.offerings import Catalog
 from router.cli.main import main
+from router.config import RouterConfig
 from router.explain.proof import check_proof, to_dot, to_node_link
 from router.facade import Router
 from tests.conftest import AT, FIXTURES
+
+AT_CONFIG = RouterConfig(clock=lambda: AT)
 
 POLICY: list[Any] = [
     "policy", ["ev_zero"],
@@ -22,7 +25,7 @@ REQ = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 100, "labe
 
 
 def test_rejected_with_smallest_change(fixture_catalog: Catalog) -> None:
-    router = Router(fixture_catalog, clock=lambda: AT)
+    router = Router(fixture_catalog, config=AT_CONFIG)
     [e] = router.explain(POLICY, "openai/gpt-4o", REQ)
     assert e.verdict == "rejected"
     assert [(f.pointer, f.reason) for f in e.failed] == [
@@ -43,8 +46,8 @@ def test_rejected_with_smallest_change(fixture_catalog: Catalog) -> None:
 
 
 def test_failed_clause_path_points_into_when(fixture_catalog: Catalog) -> None:
-    [e] = Router(fixture_catalog, clock=lambda: AT).explain(POLICY, "bedrock/eu/claude-haiku-4-5",
-                                                             REQ)
+    [e] = Router(fixture_catalog, config=AT_CONFIG).explain(POLICY, "bedrock/eu/claude-haiku-4-5",
+                                                        REQ)
     assert e.verdict == "rejected"
     assert [f.reason for f in e.failed] == ["output_price 5.5 > 5.2"]
     assert e.changes == ("raise the `output_price` ceiling at /2/3 from 5.2 to 5.5",)
@@ -52,7 +55,7 @@ def test_failed_clause_path_points_into_when(fixture_catalog: Catalog) -> None:
 
 def test_selected_and_outranked(fixture_catalog: Catalog) -> None:
     pol = [*POLICY[:2], ["filter"], *POLICY[3:]]
-    router = Router(fixture_catalog, clock=lambda: AT)
+    router = Router(fixture_catalog, config=AT_CONFIG)
     [winner] = router.explain(pol, "anthropic/claude-haiku-4-5", REQ)
     assert winner.verdict == "selected" and winner.rank_position == 1
     [late] = router.explain(pol, "azure/eu/gpt-4o", REQ)
@@ -62,20 +65,20 @@ def test_selected_and_outranked(fixture_catalog: Catalog) -> None:
 
 
 def test_model_name_matches_every_offering(fixture_catalog: Catalog) -> None:
-    found = Router(fixture_catalog, clock=lambda: AT).explain(POLICY, "gpt-4o", REQ)
+    found = Router(fixture_catalog, config=AT_CONFIG).explain(POLICY, "gpt-4o", REQ)
     assert sorted(e.offering for e in found) == ["azure/eu/gpt-4o", "openai/gpt-4o"]
 
 
 def test_builtin_failure_has_no_policy_fix(fixture_catalog: Catalog) -> None:
     big = {"messages": [{"role": "user", "content": "x" * 900_000}], "max_tokens": 10}
     pol = [*POLICY[:2], ["filter"], *POLICY[3:]]
-    [e] = Router(fixture_catalog, clock=lambda: AT).explain(pol, "openai/gpt-4o", big)
+    [e] = Router(fixture_catalog, config=AT_CONFIG).explain(pol, "openai/gpt-4o", big)
     assert e.failed[0].pointer == "builtin:context_fits_input"
     assert e.changes == () and e.change_note is not None and "built-in" in e.change_note
 
 
 def test_proof_exports(fixture_catalog: Catalog) -> None:
-    [e] = Router(fixture_catalog, clock=lambda: AT).explain(POLICY, "openai/gpt-4o", REQ)
+    [e] = Router(fixture_catalog, config=AT_CONFIG).explain(POLICY, "openai/gpt-4o", REQ)
     proof = e.failed[1].proof  # the `when` clause: a tree
     data = to_node_link(proof)
     graph = nx.node_link_graph(data, edges="links")

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from router.catalog.offerings import Catalog
+from router.config import RouterConfig
 from router.explain.record import replay, same_decision
 from router.facade import Router
 from router.live.state import LiveState, LiveValues
@@ -28,7 +29,7 @@ def policy(*clauses: Any, rank: list[Any] | None = None, cascade: int = 2,
 
 def route(catalog: Catalog, pol: list[Any], request: dict[str, Any] | None = None,
           live: LiveState | None = None) -> tuple[list[str], dict[str, list[tuple[str, str]]]]:
-    router = Router(catalog, clock=lambda: AT, trace_ids=lambda: "t")
+    router = Router(catalog, config=RouterConfig(clock=lambda: AT, trace_ids=lambda: "t"))
     result = router.route(pol, request or REQ, live)
     record = result.record()
     rejected = {oid: [(e["pointer"], e["reason"]) for e in entries]
@@ -155,7 +156,7 @@ def test_builtins_are_residual_and_reported(fixture_catalog: Catalog) -> None:
 
 def test_context_builtin_and_cascade(fixture_catalog: Catalog) -> None:
     big = {"messages": [{"role": "user", "content": "x" * 1_000_000}], "max_tokens": 100}
-    router = Router(fixture_catalog, clock=lambda: AT)
+    router = Router(fixture_catalog, config=RouterConfig(clock=lambda: AT))
     result = router.route(policy(cascade=1), big)
     assert result.selected == GEMINI and result.cascade == ()
     reasons = {e["pointer"]: e["reason"] for e in result.record()["rejected"][HAIKU]}
@@ -168,7 +169,7 @@ def test_clamp_mutation_per_hop(fixture_catalog: Catalog) -> None:
            ["select", ["first"], ["cascade", 1]], ["mutate", ["clamp_max_tokens"],
                                                    ["set", "temperature", 0.2]], ["fallback"]]
     request = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 65000}
-    result = Router(fixture_catalog, clock=lambda: AT).route(pol, request)
+    result = Router(fixture_catalog, config=RouterConfig(clock=lambda: AT)).route(pol, request)
     calls = result.record()["calls"]
     assert calls == [
         {"offering": GEMINI, "params": {"temperature": 0.2, "max_tokens": 65000}},

@@ -20,7 +20,7 @@ from router.common.problems import CatalogError, RequestError
 from router.engine import datalog
 from router.engine.compile import compile_policy, load_ruleset
 from router.engine.facts import request_facts, static_facts
-from router.facade import Router, as_policy
+from router.facade import Router
 from router.live.state import LiveState
 from router.request.features import RequestFeatures
 
@@ -294,10 +294,10 @@ def test_record_keeps_payloads_as_strings(router: Router) -> None:
 def full_mode_admissible(catalog: Catalog, pol: list[Any], features: RequestFeatures,
                          router: Router) -> list[str]:
     """Everything asserted into the engine (request included), as the differential oracle."""
-    admitted_policy = as_policy(pol)
+    admitted_policy = router.policies.admit(pol)
     program = compile_policy(admitted_policy, load_ruleset(), "full")
     live = LiveState.not_consulted()
-    at = router.clock()
+    at = router.config.clock()
     facts = itertools.chain(
         static_facts(program, catalog, admitted_policy),
         request_facts(program, catalog, admitted_policy, features, live, at),

@@ -15,7 +15,7 @@ import networkx as nx
 
 ROOT = Path(__file__).resolve().parents[1] / "router"
 LAYERS = ("common", "request", "policy", "catalog", "live", "engine", "decide", "explain",
-          "dispatch", "facade", "cli")
+          "dispatch", "config", "facade", "cli")
 
 
 def _module(path: Path) -> str:
@@ -98,3 +98,15 @@ def test_the_rules_see_a_violation() -> None:
     imports = _imports()
     assert any(_package(t) == "engine" for t in imports["router.facade"])
     assert "router.facade" in imports["router.cli.main"]
+
+
+def test_importing_the_router_does_not_import_networkx() -> None:
+    """networkx is loaded only where a proof is exported."""
+    import subprocess
+    import sys
+
+    code = "import sys, router; router.Router; print('networkx' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, cwd=ROOT.parent)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"

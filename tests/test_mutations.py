@@ -6,13 +6,14 @@ from typing import Any
 
 import pytest
 
+from router.config import RouterConfig
 from router.facade import Router
 from tests.dispatch_support import catalog, policy, request
 
 
 @pytest.fixture(scope="module")
 def router() -> Router:
-    return Router(catalog(), environ={})
+    return Router(catalog(), config=RouterConfig(environ={}))
 
 
 def calls(router: Router, mutate: list[Any], req: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -70,7 +71,7 @@ def test_without_clamp_est_cost_uses_the_ask(router: Router) -> None:
 
 def test_rejections_finished_per_request_name_the_values_compared() -> None:
     """The per-request half of a rejection's proof: the live and request values compared."""
-    router = Router(catalog(), environ={"OPENAI_API_KEY": "x"})
+    router = Router(catalog(), config=RouterConfig(environ={"OPENAI_API_KEY": "x"}))
     pol = policy(filters=[["<=", "est_cost", 0.0001]])
     rec = router.route(pol, request(max_tokens=100), router.live()).record()
     by_pointer = {e["pointer"]: e for e in rec["rejected"]["openai/mid"]}

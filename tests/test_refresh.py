@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from router.config import RouterConfig
 from router.dispatch.completion import Completion
 from router.facade import Router
 from tests.dispatch_support import OPENAI_KEY, Clock, catalog, environ, make_router, policy, request
@@ -50,7 +51,7 @@ def files(tmp_path: Path) -> tuple[Path, Path]:
 
 def test_reload_swaps_after_deriving_registered_policies(files: tuple[Path, Path]) -> None:
     cat, overlay = files
-    router = Router(cat, overlays=[overlay], environ={})
+    router = Router(cat, overlays=[overlay], config=RouterConfig(environ={}))
     pol = router.register(policy())
     before = router.catalog.version
     assert router.route(pol, request()).selected == "mistral/nokey"  # dry run: live not read
@@ -63,7 +64,7 @@ def test_reload_swaps_after_deriving_registered_policies(files: tuple[Path, Path
     assert report.changed and report.previous_version == before
     assert report.version == router.catalog.version != before
     assert report.policies_derived == 1
-    assert router.cache.peek(pol, router.catalog) is not None  # derived before the swap
+    assert router.deciders.cache.peek(pol, router.catalog) is not None  # derived before swap
     result = router.route(pol, request())
     assert result.selected == "bedrock/noadapter"
     assert result.record()["catalog_version"] == report.version
@@ -73,7 +74,7 @@ def test_reload_swaps_after_deriving_registered_policies(files: tuple[Path, Path
 
 def test_overlay_change_disables_an_offering_with_the_reason(files: tuple[Path, Path]) -> None:
     cat, overlay = files
-    router = Router(cat, overlays=[overlay], environ={})
+    router = Router(cat, overlays=[overlay], config=RouterConfig(environ={}))
     pol = policy()
     overlay.write_text('schema = 1\ndisable = ["mistral/nokey"]\n')
     report = router.reload()
@@ -93,7 +94,7 @@ def test_overlay_change_disables_an_offering_with_the_reason(files: tuple[Path, 
 ])
 def test_refused_catalog_leaves_the_one_in_force(files: tuple[Path, Path], bad: str) -> None:
     cat, overlay = files
-    router = Router(cat, overlays=[overlay], environ={})
+    router = Router(cat, overlays=[overlay], config=RouterConfig(environ={}))
     before = router.catalog
     cat.write_text(bad)
     report = router.reload()
@@ -106,7 +107,7 @@ def test_refused_catalog_leaves_the_one_in_force(files: tuple[Path, Path], bad: 
 
 def test_refused_overlay_leaves_the_one_in_force(files: tuple[Path, Path]) -> None:
     cat, overlay = files
-    router = Router(cat, overlays=[overlay], environ={})
+    router = Router(cat, overlays=[overlay], config=RouterConfig(environ={}))
     before = router.catalog
     overlay.write_text('schema = 1\ndisable = "not-a-list"\n')
     report = router.reload()
@@ -117,7 +118,7 @@ def test_refused_overlay_leaves_the_one_in_force(files: tuple[Path, Path]) -> No
 
 def test_watch_reloads_when_a_file_changes(files: tuple[Path, Path]) -> None:
     cat, overlay = files
-    router = Router(cat, overlays=[overlay], environ={})
+    router = Router(cat, overlays=[overlay], config=RouterConfig(environ={}))
     before = router.catalog.version
     watcher = router.watch(interval_s=0.05)
     overlay.write_text('schema = 1\n[tags]\n"openai/*" = ["approved"]\n')
@@ -130,7 +131,7 @@ def test_watch_reloads_when_a_file_changes(files: tuple[Path, Path]) -> None:
 
 def test_sighup_reloads(files: tuple[Path, Path]) -> None:
     cat, overlay = files
-    router = Router(cat, overlays=[overlay], environ={})
+    router = Router(cat, overlays=[overlay], config=RouterConfig(environ={}))
     before = router.catalog.version
     previous = signal.getsignal(signal.SIGHUP)
     try:
@@ -152,7 +153,7 @@ def test_background_swap_while_decisions_flow(tmp_path: Path) -> None:
 
     path = tmp_path / "big.json"
     path.write_text(json.dumps(synthetic(600).to_json()))
-    router = Router(path, environ={})
+    router = Router(path, config=RouterConfig(environ={}))
     policies = [router.register(synthetic_policy(k)) for k in (3, 6, 9, 12)]
     for p in policies:
         router.derivation(p)
@@ -271,12 +272,12 @@ def test_local_runtimes_are_not_called_until_configured() -> None:
         {"id": "ollama/llama3", "model": "llama3", "provider": "ollama", "region": "global"},
         {"id": "vllm/mine", "model": "mine", "provider": "vllm", "region": "global",
          "base_url": "http://127.0.0.1:9/v1"}]})
-    router = Router(cat, environ={})
+    router = Router(cat, config=RouterConfig(environ={}))
     live = router.live()
     assert live.of("ollama/llama3").status == "no_key"
     assert "set OLLAMA_BASE_URL" in (live.of("ollama/llama3").reason or "")
     assert live.of("vllm/mine").status == "available"  # its own base_url configures it
-    configured = Router(cat, environ={"OLLAMA_BASE_URL": "http://127.0.0.1:11434/v1"})
+    configured = Router(cat, config=RouterConfig(environ={"OLLAMA_BASE_URL": "http://127.0.0.1:11434/v1"}))
     assert configured.live().of("ollama/llama3").status == "available"
-    bad = Router(cat, environ={"OLLAMA_BASE_URL": "file:///etc/passwd"})
+    bad = Router(cat, config=RouterConfig(environ={"OLLAMA_BASE_URL": "file:///etc/passwd"}))
     assert bad.live().of("ollama/llama3").status == "unsupported"

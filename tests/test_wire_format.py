@@ -10,6 +10,7 @@ from typing import Any
 
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
+from router.config import RouterConfig
 from router.dispatch.completion import Completion, CompletionStream
 from router.facade import Router
 from tests.dispatch_support import policy, request
@@ -56,7 +57,7 @@ def test_anthropic_translated_is_a_chat_completion(
 def _chunks(router: Router, pol: list[Any], req: dict[str, Any]) -> list[dict[str, Any]]:
     async def run() -> list[dict[str, Any]]:
         try:
-            stream = await router.complete(pol, req)
+            stream = await router.stream(pol, req)
             assert isinstance(stream, CompletionStream)
             return [c async for c in stream]
         finally:
@@ -96,7 +97,7 @@ def test_a_private_deployment_from_an_overlay_is_called_at_its_base_url(
             'api_model = "my-llama"\ncontext_window = 32000\nmax_output_tokens = 4096\n'
             'capabilities = ["streaming"]\n'
             f'base_url = "{vllm.base_url}/v1"\n')
-        router = Router(cat, overlays=[overlay], environ={})
+        router = Router(cat, overlays=[overlay], config=RouterConfig(environ={}))
         done = router.complete_sync(policy(filters=[["==", "region", "eu"]]), request())
         assert isinstance(done, Completion) and done.served_by == "vllm/onprem/llama"
         sent = vllm.requests[0]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
@@ -136,3 +137,69 @@ def source_of(catalog_path: str | Path | None,
               overlay_paths: Sequence[str | Path]) -> CatalogSource:
     return CatalogSource(None if catalog_path is None else Path(catalog_path),
                          tuple(Path(p) for p in overlay_paths))
+
+
+class CatalogHolder:
+    """The catalog in force — swapped whole by `reload`, read once per decision — and the files
+    it was read from (none when it was given as a `Catalog` object)."""
+
+    def __init__(self, catalog: Catalog | str | Path | None,
+                 overlays: Sequence[str | Path] = ()) -> None:
+        self.source: CatalogSource | None = None
+        if isinstance(catalog, Catalog):
+            if overlays:
+                from router.catalog.overlays import apply_overlays, load_overlays
+                catalog = apply_overlays(catalog, load_overlays(overlays))
+        else:
+            self.source = source_of(catalog, overlays)
+            catalog = self.source.load()
+        self.current: Catalog = catalog
+        self._lock = threading.Lock()
+        self._watcher: Watcher | None = None
+
+    def _files(self, what: str) -> CatalogSource:
+        if self.source is None:
+            raise ValueError(f"this router was given a Catalog object: there are no files to "
+                             f"{what} (pass a path, or None for the embedded catalog)")
+        return self.source
+
+    def reload(self, prepare: Callable[[Catalog], int]) -> ReloadReport:
+        """Re-read the files; `prepare` the new version (derive what must be ready), then swap
+        it in. A refused file changes nothing: the report lists its problems."""
+        source = self._files("reload")
+        with self._lock:
+            started = time.perf_counter()
+            current = self.current
+            try:
+                new = source.load()
+            except RefusedError as exc:
+                return refused_report(current, exc)
+            if new.version == current.version:
+                return ReloadReport(False, current.version, current.version)
+            derived = prepare(new)
+            self.current = new
+            return ReloadReport(True, current.version, new.version, derived,
+                                time.perf_counter() - started, swapped_at=time.monotonic())
+
+    def reload_in_background(self, prepare: Callable[[Catalog], int]) -> Future[ReloadReport]:
+        future: Future[ReloadReport] = Future()
+
+        def run() -> None:
+            try:
+                future.set_result(self.reload(prepare))
+            except BaseException as exc:  # handed to whoever waits on the future
+                future.set_exception(exc)
+
+        threading.Thread(target=run, name="catalog-reload", daemon=True).start()
+        return future
+
+    def watch(self, reload: Callable[[], ReloadReport], interval_s: float) -> Watcher:
+        source = self._files("watch")
+        self.stop()
+        self._watcher = Watcher(source, reload, interval_s).start()
+        return self._watcher
+
+    def stop(self) -> None:
+        if self._watcher is not None:
+            self._watcher.stop()
+            self._watcher = None

@@ -131,14 +131,16 @@ def _dispatch_router(args: argparse.Namespace) -> Any:
 
 
 def cmd_complete(args: argparse.Namespace) -> int:
-    from router.dispatch.completion import DispatchError, NoAdmissibleOffering, SyncCompletionStream
+    from router.dispatch.completion import DispatchError, NoAdmissibleOffering
 
     router = _dispatch_router(args)
     policy = _policy_text(args.policy)
     request = _read_json(args.request, "request")
     try:
-        result = router.complete_sync(policy, request)
-        if isinstance(result, SyncCompletionStream):
+        streamed = isinstance(request, dict) and request.get("stream") is True
+        result = (router.stream_sync(policy, request) if streamed
+                  else router.complete_sync(policy, request))
+        if streamed:
             chunks = []
             for chunk in result:
                 chunks.append(chunk)
@@ -349,7 +351,10 @@ def _count(text: str) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
+    from router import __version__
+
     p = argparse.ArgumentParser(prog="unhardcoded", description="LLM policy router")
+    p.add_argument("--version", action="version", version=f"unhardcoded {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     def catalog_opt(sp: argparse.ArgumentParser) -> None:

@@ -57,14 +57,16 @@ class ProviderRejected(DispatchError):
 
 
 def record_of(decision: Decision, trace_id: str, outcome: Outcome | None,
-              proofs: bool) -> dict[str, Any]:
+              proofs: bool, config_hash: str = "") -> dict[str, Any]:
     return to_record(decision, trace_id, full_proofs=proofs,
-                     dispatch=outcome.to_json() if outcome is not None else None)
+                     dispatch=outcome.to_json() if outcome is not None else None,
+                     config_hash=config_hash)
 
 
-def no_admissible(decision: Decision, trace_id: str) -> NoAdmissibleOffering:
+def no_admissible(decision: Decision, trace_id: str,
+                  config_hash: str = "") -> NoAdmissibleOffering:
     record = record_of(decision, trace_id, Outcome(stopped_because="nothing passed the filters"),
-                       proofs=False)
+                       proofs=False, config_hash=config_hash)
     lines = []
     for oid, entries in sorted(record["rejected"].items())[:20]:
         lines.append(f"  {oid}: " + "; ".join(e["reason"] for e in entries))
@@ -75,8 +77,9 @@ def no_admissible(decision: Decision, trace_id: str) -> NoAdmissibleOffering:
         + "\n".join(lines) + tail, record)
 
 
-def failed(decision: Decision, trace_id: str, outcome: Outcome) -> DispatchError:
-    record = record_of(decision, trace_id, outcome, proofs=False)
+def failed(decision: Decision, trace_id: str, outcome: Outcome,
+           config_hash: str = "") -> DispatchError:
+    record = record_of(decision, trace_id, outcome, proofs=False, config_hash=config_hash)
     f = outcome.failure
     if f is not None and f.kind == "bad_request":
         return ProviderRejected(outcome.stopped_because or "provider refused the request",
@@ -95,13 +98,14 @@ class Completion:
     decision: Decision
     outcome: Outcome
     trace_id: str
+    config_hash: str = ""
 
     @property
     def served_by(self) -> str | None:
         return self.outcome.served_by
 
     def record(self, proofs: bool = False) -> dict[str, Any]:
-        return record_of(self.decision, self.trace_id, self.outcome, proofs)
+        return record_of(self.decision, self.trace_id, self.outcome, proofs, self.config_hash)
 
 
 class CompletionStream:
@@ -110,8 +114,9 @@ class CompletionStream:
     iteration has ended."""
 
     def __init__(self, chunks: AsyncIterator[dict[str, Any]], decision: Decision,
-                 outcome: Outcome, trace_id: str) -> None:
+                 outcome: Outcome, trace_id: str, config_hash: str = "") -> None:
         self._chunks = chunks
+        self.config_hash = config_hash
         self.decision = decision
         self.outcome = outcome
         self.trace_id = trace_id
@@ -138,7 +143,7 @@ class CompletionStream:
         return self.outcome.served_by
 
     def record(self, proofs: bool = False) -> dict[str, Any]:
-        return record_of(self.decision, self.trace_id, self.outcome, proofs)
+        return record_of(self.decision, self.trace_id, self.outcome, proofs, self.config_hash)
 
 
 class SyncCompletionStream:

@@ -12,8 +12,6 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-import networkx as nx
-
 from router.catalog.offerings import Offering
 from router.engine.derive import Derivation
 from router.policy.attributes import ATTRIBUTES, Kind, Source
@@ -233,7 +231,11 @@ def _check_leaf(proof: Proof, o: Offering, policy: Policy) -> list[str]:
 
 # -- export ----------------------------------------------------------------------------------
 
-def to_graph(proof: Proof) -> nx.DiGraph:
+def to_graph(proof: Proof) -> Any:
+    """The proof as a networkx DiGraph (networkx is imported here, on first export: it costs
+    ~0.1 s of the router's import time)."""
+    import networkx as nx
+
     g = nx.DiGraph()
 
     def add(p: Proof) -> str:
@@ -256,6 +258,8 @@ def to_graph(proof: Proof) -> nx.DiGraph:
 
 
 def to_node_link(proof: Proof) -> dict[str, Any]:
+    import networkx as nx
+
     data: dict[str, Any] = nx.node_link_data(to_graph(proof), edges="links")
     return data
 

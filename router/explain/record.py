@@ -109,7 +109,7 @@ def live_values_read(decision: Decision) -> dict[str, dict[str, Any]]:
 
 
 def to_record(decision: Decision, trace_id: str, full_proofs: bool = True,
-              dispatch: dict[str, Any] | None = None) -> dict[str, Any]:
+              dispatch: dict[str, Any] | None = None, config_hash: str = "") -> dict[str, Any]:
     """The record; `dispatch` (attempts, served_by, usage, cost, latency) when a call was made."""
     d = decision.derivation
     ctx = decision.context
@@ -125,6 +125,7 @@ def to_record(decision: Decision, trace_id: str, full_proofs: bool = True,
         "policy": d.policy.term,
         "catalog_version": d.catalog.version,
         "ruleset_version": d.ruleset_version,
+        "config_hash": config_hash,
         "request_features": ctx.features.model_dump(),
         "live": {"consulted": ctx.live.consulted, "values": live_read,
                  "default": LiveValues().model_dump(exclude_none=True)},

@@ -66,6 +66,8 @@ def parse_request(body: object) -> Request:
         problems.append(Problem(code="request.invalid", pointer=pointer, message=message,
                                 hint=hint))
 
+    if isinstance(body, Mapping) and not isinstance(body, dict):
+        body = dict(body)
     if not isinstance(body, dict):
         raise RequestError([Problem(code="request.invalid", pointer="",
                                     message="a request is a chat-completions JSON object")])
