@@ -54,3 +54,23 @@ def test_a_script_without_a_main_guard_works(tmp_path: Path) -> None:
                                                           "PATH": "/usr/bin:/bin"})
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() and "Traceback" not in done.stderr
+
+
+def test_code_in_the_working_directory_never_runs(tmp_path: Path) -> None:
+    """A hostile `queue.py` / `pickle.py` / `router/` where the user runs the CLI is not imported
+    by the derivation worker (it starts with `-P`)."""
+    marker = tmp_path / "pwned"
+    payload = f"open({str(marker)!r}, 'w').write('ran')\n"
+    for name in ("queue.py", "pickle.py", "struct.py", "subprocess.py"):
+        (tmp_path / name).write_text(payload)
+    (tmp_path / "router").mkdir()
+    (tmp_path / "router" / "__init__.py").write_text(payload)
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    cli = Path(sys.executable).with_name("unhardcoded")
+    done = subprocess.run([str(cli), "route", "--policy",
+                           str(examples / "support-tickets.policy.json"), "--request",
+                           str(examples / "support-ticket.request.json"), "--max-rows", "1"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "winner" in done.stdout.lower() or "selected" in done.stdout.lower()
+    assert not marker.exists()

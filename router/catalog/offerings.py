@@ -21,14 +21,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from router.common import jsonio
-from router.common.problems import CatalogError, Problem, child_pointer
+from router.common.problems import LABEL, CatalogError, Problem, child_pointer, validation_error
 from router.policy.attributes import CAPABILITIES
 
 MAX_CATALOG_BYTES = 64 * 1024 * 1024
 MAX_OFFERINGS = 50_000
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@/+-]{0,199}$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@/+-]{0,199}$")
-_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 MAX_URL_LENGTH = 2048
 
 
@@ -90,7 +89,7 @@ class Offering(BaseModel):
     def _tags(cls, v: tuple[str, ...]) -> tuple[str, ...]:
         if len(v) > 64:
             raise ValueError("at most 64 tags")
-        bad = [t for t in v if not isinstance(t, str) or not _LABEL.match(t)]
+        bad = [t for t in v if not isinstance(t, str) or not LABEL.match(t)]
         if bad:
             raise ValueError(f"bad tag `{bad[0]!r}`: letters, digits, `_.:-`, at most 64")
         return tuple(sorted(set(v)))
@@ -234,12 +233,12 @@ def build_catalog(data: object, where: str = "catalog") -> Catalog:
             offering = Offering.model_validate(entry)
         except ValidationError as exc:
             for err in exc.errors():
-                loc = "/".join(str(x) for x in err["loc"])
-                problems.append(Problem(
-                    code="catalog.invalid_entry",
-                    pointer=f"{pointer}/{loc}" if loc else pointer,
-                    message=f"{label}: field `{loc or '(entry)'}`: {_msg(err)}",
-                ))
+                below, message = validation_error(err)
+                if err.get("type") == "extra_forbidden":
+                    message += " (live attributes such as status are never read from a file)"
+                field = below.lstrip("/") or "(entry)"
+                problems.append(Problem(code="catalog.invalid_entry", pointer=pointer + below,
+                                        message=f"{label}: field `{field}`: {message}"))
             continue
         if offering.id in seen:
             problems.append(Problem(code="catalog.duplicate_id", pointer=f"{pointer}/id",
@@ -258,14 +257,6 @@ def _entry_label(entry: object, index: int) -> str:
         return f"entry {index} (`{entry['id'][:80]}`)"
     return f"entry {index}"
 
-
-def _msg(err: Any) -> str:
-    msg = str(err.get("msg", "invalid"))
-    if err.get("type") == "extra_forbidden":
-        return "unknown field (live attributes such as status are never read from a file)"
-    if err.get("type") == "missing":
-        return "required field is missing"
-    return msg[0].lower() + msg[1:]
 
 
 def load_catalog(path: str | Path) -> Catalog:

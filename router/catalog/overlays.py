@@ -51,7 +51,15 @@ from router.catalog.offerings import (
     price_value,
 )
 from router.common import jsonio
-from router.common.problems import Problem, RefusedError, child_pointer, did_you_mean, quote
+from router.common.problems import (
+    LABEL,
+    Problem,
+    RefusedError,
+    child_pointer,
+    did_you_mean,
+    quote,
+    validation_error,
+)
 
 OVERLAY_SCHEMA = 1
 _PATTERN = re.compile(r"^[A-Za-z0-9*?\[\]!_.:@/+-]{1,200}$")
@@ -182,7 +190,7 @@ def build_overlay(data: object, where: str = "overlay") -> Overlay:
                                      "set input_price, output_price or cached_input_price"))
     for key, tags in spec.tags.items():
         for index, tag in enumerate(tags):
-            if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$", tag):
+            if not LABEL.match(tag):
                 problems.append(_problem(
                     "overlay.invalid_tag", child_pointer(child_pointer("/tags", key), index),
                     where, f"bad tag `{quote(tag)}`", "letters, digits, `_.:-`, at most 64"))
@@ -201,22 +209,8 @@ def _check_pattern(pattern: str, pointer: str, where: str, problems: list[Proble
 
 
 def _validation_problem(err: Any, where: str) -> Problem:
-    pointer = ""
-    for token in err["loc"]:
-        if token == "schema_":
-            token = "schema"
-        pointer = child_pointer(pointer, token)
-    kind = err.get("type")
-    if kind == "extra_forbidden":
-        message = "unknown field"
-        hint = _field_hint(err["loc"])
-    elif kind == "missing":
-        message, hint = "required field is missing", None
-    else:
-        msg = str(err.get("msg", "invalid"))
-        message, hint = msg[0].lower() + msg[1:], None
-        if msg.startswith("Value error, "):
-            message = msg[len("Value error, "):]
+    pointer, message = validation_error(err, {"schema_": "schema"})
+    hint = _field_hint(err["loc"]) if err.get("type") == "extra_forbidden" else None
     return _problem("overlay.invalid", pointer, where, f"`{pointer or '/'}`: {message}", hint)
 
 

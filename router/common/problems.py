@@ -8,7 +8,9 @@ and a `hint` where one helps. Refusals report every problem at once, sorted by l
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -55,9 +57,18 @@ class RequestError(RefusedError):
 
 def _pointer_key(pointer: str) -> tuple[tuple[int, int | str], ...]:
     parts: list[tuple[int, int | str]] = []
-    for token in pointer.split("/")[1:]:
+    for token in pointer_tokens(pointer):
         parts.append((0, int(token)) if token.isdigit() else (1, token))
     return tuple(parts)
+
+
+# A label or tag: a caller's request label (`pii`), an operator's offering tag (`approved`).
+LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+
+
+def pointer_tokens(pointer: str) -> list[str]:
+    """The unescaped reference tokens of an RFC 6901 pointer (`""` is the whole document)."""
+    return [t.replace("~1", "/").replace("~0", "~") for t in pointer.split("/")[1:]]
 
 
 def escape_token(token: str | int) -> str:
@@ -79,3 +90,22 @@ def quote(value: object, limit: int = 60) -> str:
     text = repr(value) if not isinstance(value, str) else value
     text = text.replace("\n", "\\n").replace("`", "'")
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def validation_error(err: Mapping[str, Any], aliases: Mapping[str, str] | None = None
+                     ) -> tuple[str, str]:
+    """One pydantic error as (pointer below the validated object, lowercase message): the one
+    mapping from pydantic's `ErrorDetails` to our problems. `aliases` maps field names to the
+    names users write (e.g. `schema_` → `schema`)."""
+    pointer = ""
+    for token in err["loc"]:
+        pointer = child_pointer(pointer, (aliases or {}).get(str(token), token))
+    kind = err.get("type")
+    if kind == "extra_forbidden":
+        return pointer, "unknown field"
+    if kind == "missing":
+        return pointer, "required field is missing"
+    msg = str(err.get("msg", "invalid"))
+    if msg.startswith("Value error, "):
+        return pointer, msg[len("Value error, "):]
+    return pointer, msg[0].lower() + msg[1:]

@@ -50,10 +50,12 @@ class WorkerProcess:
     """One child process; one derivation at a time."""
 
     def __init__(self) -> None:
-        root = str(Path(__file__).resolve().parent.parent)
+        root = str(Path(__file__).resolve().parents[2])  # the folder that holds `router`
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-        self.proc = subprocess.Popen([sys.executable, "-m", "router.engine.worker"],
+        # -P: the current directory is not put on sys.path, so a `queue.py` (or a `router/`)
+        # where the user runs us is never imported by the worker.
+        self.proc = subprocess.Popen([sys.executable, "-P", "-m", "router.engine.worker"],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
 
     def derive(self, args: tuple[Any, ...]) -> Any:

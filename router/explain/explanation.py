@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from router.catalog.offerings import Catalog, Offering
+from router.common.problems import pointer_tokens
 from router.decide.decider import Decider, Decision
 from router.decide.evaluate import Evaluator
 from router.engine.derive import derive
@@ -185,12 +186,12 @@ def _admits(term: Any, decision: Decision, o: Offering) -> bool:
 
 
 def _pointer_index(ptr: str) -> tuple[int, ...]:
-    return tuple(int(t) for t in ptr.split("/")[1:] if t.isdigit())
+    return tuple(int(t) for t in pointer_tokens(ptr) if t.isdigit())
 
 
 def _get(term: Any, pointer: str) -> Any:
     node = term
-    for token in pointer.split("/")[1:]:
+    for token in pointer_tokens(pointer):
         node = node[int(token)]
     return node
 

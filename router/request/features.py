@@ -9,21 +9,19 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from router.common.problems import Problem, RequestError
+from router.common.problems import LABEL, Problem, RequestError
 
 MAX_REQUEST_BYTES = 8 * 1024 * 1024
 MAX_LABELS = 32
 MAX_MESSAGES = 10_000
 IMAGE_TOKENS = 1000
 MESSAGE_OVERHEAD = 4
-_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 # The call parameters a policy may mutate (spec §7), in a fixed order.
 CALL_PARAMS = ("max_tokens", "max_completion_tokens", "temperature", "top_p", "seed",
                "presence_penalty", "frequency_penalty", "reasoning_effort",
@@ -134,7 +132,7 @@ def parse_request(body: object) -> Request:
         bad("/labels", f"{len(labels_raw)} labels; the limit is {MAX_LABELS}")
     else:
         for i, label in enumerate(labels_raw):
-            if not isinstance(label, str) or not _LABEL.match(label):
+            if not isinstance(label, str) or not LABEL.match(label):
                 bad(f"/labels/{i}", "a label is 1-64 letters, digits or `_.:-`",
                     'e.g. "pii"')
             else:
