@@ -2,10 +2,10 @@
 
 Deriving in a child keeps pyDatalog's millions of short-lived objects — and the garbage
 collection they cause — out of the deciding process, and lets two derivations use two cores.
-The child is started as `python -m router.engine.worker` (never by re-running the caller's main
-module, so scripts need no `if __name__ == "__main__"` guard) and speaks length-prefixed pickle
-frames over its stdin/stdout: a request is (policy, catalog, ruleset), a reply is
-("ok", Derivation) or ("error", message). Only this package's own objects cross the pipe.
+The child is started as `python -P -m router.engine.worker_main` (never by re-running the
+caller's main module, so scripts need no `if __name__ == "__main__"` guard) and speaks
+length-prefixed pickle frames over its stdin/stdout: a request is (policy, catalog, ruleset), a
+reply is ("ok", Derivation) or ("error", message). Only this package's own objects cross the pipe.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ class WorkerProcess:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
         # -P: the current directory is not put on sys.path, so a `queue.py` (or a `router/`)
         # where the user runs us is never imported by the worker.
-        self.proc = subprocess.Popen([sys.executable, "-P", "-m", "router.engine.worker"],
+        self.proc = subprocess.Popen([sys.executable, "-P", "-m", "router.engine.worker_main"],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
 
     def derive(self, args: tuple[Any, ...]) -> Any:
@@ -158,6 +158,3 @@ def serve() -> None:
             reply = ("error", f"{type(exc).__name__}: {exc}")
         _write(out, reply)
 
-
-if __name__ == "__main__":
-    serve()
