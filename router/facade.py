@@ -55,7 +55,7 @@ from router.live.health import HealthTracker
 from router.live.state import LiveState, with_disabled
 from router.policy.memo import AdmittedPolicies, PolicyInput
 from router.policy.terms import Policy
-from router.request.features import Request, RequestFeatures, parse_request
+from router.request.features import Request, RequestFeatures, features_of, parse_request
 
 
 @dataclass(frozen=True)
@@ -78,9 +78,7 @@ class RouteResult:
 
 
 def as_features(request: Mapping[str, Any] | RequestFeatures) -> RequestFeatures:
-    if isinstance(request, RequestFeatures):
-        return request
-    return parse_request(request).features
+    return request if isinstance(request, RequestFeatures) else features_of(request)
 
 
 class Router:
