@@ -101,6 +101,38 @@ def test_bound_clauses_equal_the_reference_evaluator(s: Scenario) -> None:
                 node.pointer, o.id, describe(s))
 
 
+@FAST
+@given(scenarios())
+def test_label_settled_clauses_equal_the_reference_evaluator(s: Scenario) -> None:
+    """What decide settles from the request's labels alone (`Evaluator.settled_by_labels`) is
+    the reference truth of that node for this request, on every node of every offering."""
+    d, decision = decide(s)
+    ev, ctx = decision.evaluator, decision.context
+    labels = frozenset(s.features.labels)
+    for o in d.catalog:
+        for node in d.program.nodes:
+            settled = ev.settled_by_labels(node.pointer, o, labels)
+            if settled is not None:
+                assert settled == ev.truth(node.pointer, o, ctx), (
+                    node.pointer, o.id, describe(s))
+
+
+@FAST
+@given(scenarios(), scenarios())
+def test_one_decider_serves_every_label_set(s: Scenario, other: Scenario) -> None:
+    """A decider that has built label views for another request decides this one exactly as
+    a fresh decider does (views are per label set, never mixed up)."""
+    d = derive(s.policy, s.catalog)
+    warm = Decider(d)
+    warm.decide(other.features, s.live, s.at)
+    warm.decide(s.features.model_copy(update={"labels": ()}), s.live, s.at)
+    got = warm.decide(s.features, s.live, s.at)
+    fresh = Decider(d).decide(s.features, s.live, s.at)
+    assert (got.selected, got.cascade, got.ranking) == (fresh.selected, fresh.cascade,
+                                                         fresh.ranking), describe(s)
+    assert got.late_rejected == fresh.late_rejected, describe(s)
+
+
 def full_verdicts(s: Scenario) -> dict[str, dict[str, set[str]]]:
     """Offering id → top-level pointer → the set of truths the full-mode program derives."""
     program = compile_policy(s.policy, load_ruleset(), "full")

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +21,7 @@ from router.engine.derive import Derivation
 from router.engine.facts import asked_max_output, call_max_output, cost, effective_max_output
 from router.live.state import LiveState
 from router.policy.attributes import ATTRIBUTES, Source
-from router.policy.terms import RankKey
+from router.policy.terms import Label, RankKey, ReqRef, SetOp
 from router.policy.truth import Truth
 from router.request.features import RequestFeatures
 
@@ -40,6 +42,19 @@ class HopCall:
 
     offering_id: str
     params: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class LabelView:
+    """Decide's work for one set of request labels: the candidates that no label test
+    rejects, the clauses each still has open, and the static rank order over them (if any)."""
+
+    offerings: list[Offering]
+    checks: dict[str, tuple[tuple[str, Tri], ...]]
+    static_order: list[tuple[str, tuple[KeyValue, ...]]] | None
+
+
+MAX_LABEL_VIEWS = 64
 
 
 @dataclass(frozen=True)
@@ -131,19 +146,57 @@ class Decider:
             if static else None)
         self.only_est_cost = (len(self.rank) == 1 and self.rank[0].metric == "est_cost"
                               and not self.rank[0].evidence)
+        self.label_names, self.all_labels_matter = _label_dependence(derivation)
+        self._views: OrderedDict[frozenset[str], LabelView] = OrderedDict()
+        self._views_lock = threading.Lock()
+
+    def view(self, labels: tuple[str, ...]) -> LabelView:
+        """The candidates and open clauses for requests with these labels (the policy's label
+        tests settled once per label set: partial evaluation on the labels it reads)."""
+        key = frozenset(labels) if self.all_labels_matter else (
+            frozenset(labels) & self.label_names)
+        with self._views_lock:
+            found = self._views.get(key)
+            if found is not None:
+                self._views.move_to_end(key)
+                return found
+        built = self._build_view(key)
+        with self._views_lock:
+            self._views[key] = built
+            while len(self._views) > MAX_LABEL_VIEWS:
+                self._views.popitem(last=False)
+        return built
+
+    def _build_view(self, labels: frozenset[str]) -> LabelView:
+        ev = self.evaluator
+        alive: list[Offering] = []
+        checks: dict[str, tuple[tuple[str, Tri], ...]] = {}
+        for o, residual in self.candidates:
+            settled = {ptr: ev.settled_by_labels(ptr, o, labels) for ptr in residual}
+            if any(t is not None and t != Truth.T for t in settled.values()):
+                continue  # a clause fails for every request with these labels
+            alive.append(o)
+            checks[o.id] = tuple((ptr, check) for ptr, check in self.checks[o.id]
+                                 if settled[ptr] is None)
+        order = None
+        if self.static_order is not None:
+            order = [(oid, keys) for oid, keys in self.static_order if oid in checks]
+        return LabelView(alive, checks, order)
 
     def decide(self, features: RequestFeatures, live: LiveState, at: dt.datetime) -> Decision:
         ctx = Context(features, live, at)
-        ordered = self.ordered(ctx)
+        view = self.view(features.labels)
+        ordered = self.ordered(ctx, view)
         want = 1 + self.d.policy.cascade
         failed: dict[str, tuple[str, ...]] = {}
         hops: list[str] = []
         checked = 0
+        checks = view.checks
         for oid, _ in ordered:  # best first: stop at the winner and its cascade
             if len(hops) == want:
                 break
             checked += 1
-            f = self.failed(oid, ctx)
+            f = tuple(ptr for ptr, check in checks[oid] if check(ctx) != Truth.T)
             if f:
                 failed[oid] = f
             else:
@@ -158,6 +211,9 @@ class Decider:
                     late[oid] = f
                 else:
                     ranking.append(Ranked(oid, keys))
+            for o in self.offerings:  # struck by a label test: every failed clause, in order
+                if o.id not in checks:
+                    late[o.id] = self.failed(o.id, ctx)
             return tuple(ranking), late
 
         selected = hops[0] if hops else None
@@ -169,18 +225,21 @@ class Decider:
         """The candidate's residual clauses that fail for this request."""
         return tuple(ptr for ptr, check in self.checks[offering_id] if check(ctx) != Truth.T)
 
-    def ordered(self, ctx: Context) -> list[tuple[str, tuple[KeyValue, ...]]]:
-        """Every candidate (id, rank key values), best first: unknown values last, the id as
-        the last tie-break. When no key depends on the request the order was computed once."""
-        if self.static_order is not None:
-            return self.static_order
+    def ordered(self, ctx: Context, view: LabelView | None = None
+                ) -> list[tuple[str, tuple[KeyValue, ...]]]:
+        """Every candidate of the view (id, rank key values), best first: unknown values last,
+        the id as the last tie-break. When no key depends on the request the order was
+        computed once."""
+        view = view or self.view(ctx.features.labels)
+        if view.static_order is not None:
+            return view.static_order
         if self.only_est_cost:  # the common single-key policy, sorted on plain tuples
             desc = self.rank[0].descending
-            est = self._est_costs(self.offerings, ctx)
+            est = self._est_costs(view.offerings, ctx)
             items = sorted((1, 0.0, oid) if v is None else (0, -v if desc else v, oid)
                            for oid, v in est.items())
             return [(oid, (est[oid],)) for _, _, oid in items]
-        return [(r.offering_id, r.keys) for r in self.order(self.offerings, ctx)]
+        return [(r.offering_id, r.keys) for r in self.order(view.offerings, ctx)]
 
     def order(self, survivors: list[Offering], ctx: Context | None) -> list[Ranked]:
         keys = self.rank
@@ -244,6 +303,20 @@ class Decider:
             return self.d.policy.evidence.get(key.metric, {}).get(o.model)
         value = attr_value(o, key.metric, ctx, self.d)
         return float(value) if isinstance(value, int | float) else None
+
+
+def _label_dependence(d: Derivation) -> tuple[frozenset[str], bool]:
+    """(the label names the policy tests, whether a set operator reads all request labels)."""
+    names: set[str] = set()
+    whole = False
+    for node in d.program.nodes:
+        clause = node.clause
+        if isinstance(clause, Label):
+            names.add(clause.name)
+        elif isinstance(clause, SetOp) and isinstance(clause.values, ReqRef) \
+                and clause.values.feature == "labels":
+            whole = True
+    return frozenset(names), whole
 
 
 def hop_params(derivation: Derivation, offering_id: str,

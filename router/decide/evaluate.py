@@ -143,6 +143,44 @@ class Evaluator:
             return lambda ctx: Truth.T if name in ctx.features.labels else Truth.F
         return lambda ctx: self.leaf(node, o, ctx)[0]
 
+    def settled_by_labels(self, pointer: str, o: Offering,
+                          labels: frozenset[str]) -> Truth | None:
+        """The node's final truth when only the request's labels are known, or None if it
+        still depends on something else (a number from the request, live state, time).
+        Exact: Kleene's connectives are settled by one deciding child (spec §4), so a value
+        returned here is what `truth` gives for every request with these labels."""
+        derived = self.d.verdicts[pointer][o.id][0]
+        if derived != Truth.R:
+            return derived
+        if pointer in _BUILTIN_FAST:
+            return None
+        node = self.nodes[pointer]
+        clause = node.clause
+        if isinstance(clause, Label):
+            return Truth.of(clause.name in labels)
+        if isinstance(clause, SetOp):
+            if not (isinstance(clause.values, ReqRef) and clause.values.feature == "labels"):
+                return None
+            features = RequestFeatures(input_tokens=0, labels=tuple(sorted(labels)))
+            return self.leaf(node, o, Context(features, _NO_LIVE, _EPOCH))[0]
+        kids = [self.settled_by_labels(c, o, labels) for c in node.children]
+        if isinstance(clause, Not | PredNot):
+            return None if kids[0] is None else ~kids[0]
+        if isinstance(clause, When):
+            condition, then = kids
+            if condition is Truth.F or then is Truth.T:
+                return Truth.T
+            return None if condition is None or then is None else when(condition, then)
+        if isinstance(clause, AnyOf | AllOf):
+            win = Truth.F if isinstance(clause, AllOf) else Truth.T
+            if win in kids:
+                return win
+            if None in kids:
+                return None
+            return junction((k for k in kids if k is not None),
+                            conjunction=isinstance(clause, AllOf))
+        return None
+
     def finish(self, pointer: str, o: Offering, ctx: Context) -> dict[str, Any]:
         """The per-request half of a proof: how a residual clause was finished — each residual
         leaf's truth with the offering-side and request/live-side values it compared; static
@@ -279,6 +317,10 @@ class Evaluator:
             return (f"residual: request {clause.value.feature} must be "
                     f"{FLIP[clause.op]} {clause.attr} {witness}")
         return "residual: decided per request"
+
+
+_NO_LIVE = LiveState({})
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 def _status_available(o: Offering, ctx: Context) -> bool:
