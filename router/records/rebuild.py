@@ -1,0 +1,137 @@
+"""Reading records back: the full spec §10 record rebuilt from a stored row and its objects,
+and replay — re-deciding a stored decision from its own policy, catalog snapshot, request
+features, live values and time, and comparing with what was stored.
+
+The rebuilt record is the live one: the decision is a pure function of those inputs, the row
+holds a digest of the outcome it had, and a rebuild whose digest differs is reported, never
+shown as if it were the record.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from router.catalog.offerings import Catalog, build_catalog
+from router.common.problems import RefusedError
+from router.decide.decider import Decider, Decision
+from router.engine.derive import derive
+from router.explain.record import to_record
+from router.live.state import Layered, LiveState, LiveValues
+from router.policy.admit import admit
+from router.records.canonical import normal
+from router.records.row import ROW_SCHEMA, decision_summary, outcome_digest
+from router.records.store import RecordsError, RecordStore, StoredRecord
+from router.request.features import RequestFeatures
+
+
+@dataclass(frozen=True)
+class Replayed:
+    trace_id: str
+    status: str  # same | differs | other_ruleset | unreadable
+    detail: str = ""
+    decision: Decision | None = None
+
+
+class Replayer:
+    """Re-decides stored decisions; derivations are shared by records with the same policy
+    and catalog snapshot (a few cached)."""
+
+    def __init__(self, store: RecordStore, capacity: int = 8) -> None:
+        self.store = store
+        self._deciders: OrderedDict[tuple[str, str], Decider] = OrderedDict()
+        self._capacity = capacity
+        self._objects: OrderedDict[str, Any] = OrderedDict()
+
+    def _object(self, key: str) -> Any:
+        found = self._objects.get(key)
+        if found is None:
+            found = self._objects[key] = self.store.load_object(key)
+            while len(self._objects) > 64:
+                self._objects.popitem(last=False)
+        return found
+
+    def _decider(self, body: dict[str, Any]) -> Decider:
+        key = (body["policy"], body["catalog"])
+        found = self._deciders.get(key)
+        if found is not None:
+            self._deciders.move_to_end(key)
+            return found
+        policy = admit(self._object(body["policy"]))
+        catalog = self.catalog(body["catalog"])
+        if catalog.version != body["catalog_version"]:
+            raise RecordsError("records.catalog_mismatch", self.store.where,
+                               f"the stored catalog snapshot has version {catalog.version}, "
+                               f"the record says {body['catalog_version']}")
+        decider = self._deciders[key] = Decider(derive(policy, catalog))
+        while len(self._deciders) > self._capacity:
+            self._deciders.popitem(last=False)
+        return decider
+
+    def catalog(self, key: str) -> Catalog:
+        obj = self._object(key)
+        catalog = build_catalog(obj["catalog"], f"stored catalog {key}")
+        return dataclasses.replace(catalog, disabled=frozenset(obj["disabled"]))
+
+    def decide(self, stored: StoredRecord) -> Decision:
+        body = stored.body
+        if body.get("schema") != ROW_SCHEMA:
+            raise RecordsError("records.schema", self.store.where,
+                               f"record `{stored.trace_id}` has row schema "
+                               f"{body.get('schema')!r}; this router reads {ROW_SCHEMA}")
+        decider = self._decider(body)
+        layers = [{oid: LiveValues(**v) for oid, v in self._object(k).items()}
+                  for k in body["live"]["layers"]]
+        live = LiveState(Layered(*layers), consulted=body["live"]["consulted"])
+        features = RequestFeatures(**body["request_features"])
+        return decider.decide(features, live, dt.datetime.fromisoformat(body["at"]))
+
+    def replay(self, stored: StoredRecord) -> Replayed:
+        body = stored.body
+        try:
+            decider = self._decider(body)
+            if decider.d.ruleset_version != body["ruleset_version"]:
+                return Replayed(stored.trace_id, "other_ruleset",
+                                f"written under ruleset {body['ruleset_version']}; this router "
+                                f"has {decider.d.ruleset_version}")
+            decision = self.decide(stored)
+        except (RefusedError, KeyError, TypeError, ValueError) as exc:
+            return Replayed(stored.trace_id, "unreadable", f"{type(exc).__name__}: {exc}")
+        want = body["decision"]
+        if outcome_digest(decision) == want["digest"]:
+            return Replayed(stored.trace_id, "same", decision=decision)
+        return Replayed(stored.trace_id, "differs", _difference(want, decision), decision)
+
+    def record(self, stored: StoredRecord, proofs: bool = True) -> dict[str, Any]:
+        """The full record, as the live decision produced it (as JSON data)."""
+        replayed = self.replay(stored)
+        if replayed.decision is None or replayed.status != "same":
+            raise RecordsError("records.not_reproducible", self.store.where,
+                               f"record `{stored.trace_id}` cannot be rebuilt: "
+                               f"{replayed.status}: {replayed.detail}",
+                               "`unhardcoded trace show ID --stored` shows what was stored")
+        body = stored.body
+        record = to_record(replayed.decision, stored.trace_id, full_proofs=proofs,
+                           dispatch=body.get("dispatch"), config_hash=body["config_hash"])
+        return normal(record)  # type: ignore[no-any-return]
+
+
+def _difference(want: dict[str, Any], decision: Decision) -> str:
+    got = decision_summary(decision)
+    parts = []
+    if want["selected"] != got["selected"]:
+        parts.append(f"winner {want['selected']} -> {got['selected']}")
+    if want["cascade"] != got["cascade"]:
+        parts.append(f"cascade {want['cascade']} -> {got['cascade']}")
+    if want["admissible"] != len(got["ranking"]):
+        parts.append(f"admissible {want['admissible']} -> {len(got['ranking'])}")
+    head = [[oid, keys] for oid, keys in got["ranking"][:len(want["ranking_head"])]]
+    if head != want["ranking_head"]:
+        parts.append("ranking head differs")
+    if want["rejected_per_request"] != len(got["late"]):
+        parts.append(f"rejected per request {want['rejected_per_request']} -> "
+                     f"{len(got['late'])}")
+    return "; ".join(parts) or "the rankings' key values or rejected clauses differ"

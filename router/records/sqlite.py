@@ -1,0 +1,397 @@
+"""The embedded records store: one SQLite file in WAL mode, no server.
+
+Tables: `meta` (application, schema), `objects` (content-addressed, deflated JSON), `records`
+(one row per decision, deflated canonical JSON plus the columns queries filter on), `refs`
+(which objects a record uses, for pruning) and `heads` (each writer's chain head).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from router.records.canonical import pack, unpack
+from router.records.chain import Head, Link, link, sign
+from router.records.row import Row, catalog_object, utc_text
+from router.records.store import (
+    APPLICATION,
+    STORE_SCHEMA,
+    ChainWriter,
+    PruneReport,
+    Query,
+    RecordsError,
+    StoredRecord,
+)
+
+BUSY_TIMEOUT_S = 30.0
+_HEADER = b"SQLite format 3\x00"
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS objects (key TEXT PRIMARY KEY, kind TEXT NOT NULL,
+                                    body BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS records (
+    id INTEGER PRIMARY KEY,
+    trace_id TEXT NOT NULL UNIQUE,
+    at TEXT NOT NULL,
+    policy_hash TEXT NOT NULL,
+    policy_name TEXT,
+    selected TEXT,
+    served_by TEXT,
+    outcome TEXT NOT NULL,
+    writer TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    prev TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    body BLOB NOT NULL,
+    UNIQUE (writer, seq));
+CREATE INDEX IF NOT EXISTS records_at ON records (at);
+CREATE INDEX IF NOT EXISTS records_policy ON records (policy_hash);
+CREATE TABLE IF NOT EXISTS refs (record INTEGER NOT NULL, key TEXT NOT NULL,
+                                 PRIMARY KEY (record, key)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS refs_key ON refs (key);
+CREATE TABLE IF NOT EXISTS heads (writer TEXT PRIMARY KEY, seq INTEGER NOT NULL,
+                                  hash TEXT NOT NULL, mac TEXT,
+                                  base_seq INTEGER NOT NULL DEFAULT 0,
+                                  base_hash TEXT NOT NULL DEFAULT '');
+"""
+_COLUMNS = "trace_id, at, policy_hash, policy_name, selected, served_by, outcome, writer, " \
+           "seq, hash, body"
+
+
+class SqliteStore:
+    def __init__(self, path: str | Path, busy_timeout_s: float = BUSY_TIMEOUT_S) -> None:
+        self.path = Path(path)
+        self.busy_timeout_s = busy_timeout_s
+        self.where = str(path)
+        self._lock = threading.Lock()
+        self._known: set[str] = set()
+        self.duplicates = 0  # rows refused because their trace id was already stored
+        self._conn = self._open()
+
+    # -- opening ------------------------------------------------------------------------------
+
+    def _open(self) -> sqlite3.Connection:
+        where = self.where
+        if self.path.is_dir():
+            raise RecordsError("records.location", where, "is a directory",
+                               "name a file, e.g. `records.sqlite3`")
+        if self.path.exists() and self.path.stat().st_size > 0:
+            with open(self.path, "rb") as f:
+                if f.read(16) != _HEADER:
+                    raise RecordsError("records.not_ours", where,
+                                       "is not a records store (not a SQLite database)",
+                                       "name another file, or move this one away")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None,
+                                   check_same_thread=False)
+        except (OSError, sqlite3.Error) as exc:
+            raise RecordsError("records.location", where, f"cannot be opened: {exc}") from None
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._check_or_create(conn)
+        except RecordsError:
+            conn.close()
+            raise
+        except sqlite3.Error as exc:
+            conn.close()
+            raise _classified(exc, where) from None
+        return conn
+
+    def _check_or_create(self, conn: sqlite3.Connection) -> None:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if tables and "meta" not in tables:
+            raise RecordsError("records.not_ours", self.where,
+                               "is a SQLite database, but not a records store",
+                               "name another file")
+        if "meta" in tables:
+            meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+            if meta.get("application") != APPLICATION:
+                raise RecordsError("records.not_ours", self.where,
+                                   "is a SQLite database, but not a records store",
+                                   "name another file")
+            schema = int(meta.get("schema", "0"))
+            if schema > STORE_SCHEMA:
+                raise RecordsError("records.schema", self.where,
+                                   f"was written by a newer router (store schema {schema}; "
+                                   f"this one reads {STORE_SCHEMA})",
+                                   "upgrade unhardcoded to read it")
+            if schema < STORE_SCHEMA:
+                raise RecordsError("records.schema", self.where,
+                                   f"has store schema {schema}; this router reads "
+                                   f"{STORE_SCHEMA}", "run `unhardcoded trace migrate`")
+            conn.execute("PRAGMA quick_check(1)").fetchone()
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute("INSERT OR IGNORE INTO meta VALUES ('application', ?)", (APPLICATION,))
+            conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(STORE_SCHEMA),))
+            conn.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            raise
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def write(self, rows: Sequence[Row], writer: ChainWriter) -> None:
+        if not rows:
+            return
+        with self._lock:
+            conn = self._conn
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    self._write(conn, rows, writer)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise _classified(exc, self.where) from None
+
+    def _write(self, conn: sqlite3.Connection, rows: Sequence[Row], w: ChainWriter) -> None:
+        head = conn.execute("SELECT seq, hash, base_seq, base_hash FROM heads WHERE writer=?",
+                            (w.writer,)).fetchone()
+        seq, prev, base_seq, base_hash = head if head else (0, "", 0, "")
+        fresh: list[str] = []
+        taken = {r[0] for r in conn.execute(
+            f"SELECT trace_id FROM records WHERE trace_id IN ({','.join('?' * len(rows))})",
+            [r.trace_id for r in rows])}
+        for row in rows:
+            if row.trace_id in taken:  # a trace id is written once; a repeat is refused
+                self.duplicates += 1
+                continue
+            taken.add(row.trace_id)
+            for obj in row.new_objects:
+                if obj.key in self._known or obj.key in fresh:
+                    continue
+                if conn.execute("SELECT 1 FROM objects WHERE key=?", (obj.key,)).fetchone():
+                    fresh.append(obj.key)
+                    continue
+                body = catalog_object(obj.body) if obj.kind == "catalog" else obj.body
+                conn.execute("INSERT INTO objects VALUES (?, ?, ?)",
+                             (obj.key, obj.kind, pack(body)))
+                fresh.append(obj.key)
+            seq += 1
+            digest = link(prev, row.body)
+            cur = conn.execute(
+                "INSERT INTO records (trace_id, at, policy_hash, policy_name, selected, "
+                "served_by, outcome, writer, seq, prev, hash, body) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (row.trace_id, row.at, row.policy_hash, row.policy_name, row.selected,
+                 row.served_by, row.outcome, w.writer, seq, prev, digest, pack(row.body)))
+            conn.executemany("INSERT OR IGNORE INTO refs VALUES (?, ?)",
+                             [(cur.lastrowid, k) for k in row.objects])
+            prev = digest
+        mac = sign(w.key, w.writer, seq, prev, base_seq, base_hash) if w.key else None
+        conn.execute("INSERT INTO heads (writer, seq, hash, mac, base_seq, base_hash) "
+                     "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (writer) DO UPDATE SET "
+                     "seq=excluded.seq, hash=excluded.hash, mac=excluded.mac",
+                     (w.writer, seq, prev, mac, base_seq, base_hash))
+        self._known.update(fresh)
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def get(self, trace_id: str) -> StoredRecord | None:
+        rows = self._select(f"SELECT {_COLUMNS} FROM records WHERE trace_id=?", (trace_id,))
+        return rows[0] if rows else None
+
+    def iterate(self, query: Query) -> Iterator[StoredRecord]:
+        where, args = _where(query)
+        order = "DESC" if query.newest_first else "ASC"
+        sql = f"SELECT {_COLUMNS} FROM records{where} ORDER BY at {order}, id {order}"
+        if query.limit is not None:
+            sql += f" LIMIT {int(query.limit)}"
+        last_at, last_id, page = None, None, 500
+        # Paged by (at, id) so a long iteration holds no read transaction open.
+        yielded = 0
+        while True:
+            extra, more = "", list(args)
+            if last_at is not None:
+                cmp = "<" if query.newest_first else ">"
+                extra = (" AND " if where else " WHERE ") + \
+                    f"(at {cmp} ? OR (at = ? AND id {cmp} ?))"
+                more += [last_at, last_at, last_id]
+            sql = (f"SELECT {_COLUMNS}, id FROM records{where}{extra} "
+                   f"ORDER BY at {order}, id {order} LIMIT {page}")
+            with self._lock:
+                try:
+                    raw = self._conn.execute(sql, more).fetchall()
+                except sqlite3.Error as exc:
+                    raise _classified(exc, self.where) from None
+            for r in raw:
+                if query.limit is not None and yielded >= query.limit:
+                    return
+                yield _stored(r[:-1])
+                yielded += 1
+            if len(raw) < page:
+                return
+            last_at, last_id = raw[-1][1], raw[-1][-1]
+
+    def load_object(self, key: str) -> Any:
+        with self._lock:
+            try:
+                found = self._conn.execute("SELECT body FROM objects WHERE key=?",
+                                           (key,)).fetchone()
+            except sqlite3.Error as exc:
+                raise _classified(exc, self.where) from None
+        if found is None:
+            raise RecordsError("records.missing_object", self.where,
+                               f"object `{key}` is referenced but not stored",
+                               "the store was altered or pruned by hand; run "
+                               "`unhardcoded trace verify`")
+        return unpack(found[0])
+
+    def chains(self) -> tuple[Iterator[Link], list[Head]]:
+        with self._lock:
+            heads = [Head(*r) for r in self._conn.execute(
+                "SELECT writer, seq, hash, mac, base_seq, base_hash FROM heads ORDER BY writer")]
+
+        def links() -> Iterator[Link]:
+            last: tuple[str, int] | None = None
+            while True:
+                cond, args = ("", ()) if last is None else (
+                    " WHERE writer > ? OR (writer = ? AND seq > ?)", (last[0], last[0], last[1]))
+                with self._lock:
+                    raw = self._conn.execute(
+                        f"SELECT trace_id, writer, seq, prev, hash, body FROM records{cond} "
+                        "ORDER BY writer, seq LIMIT 1000", args).fetchall()
+                for t, w, s, p, h, b in raw:
+                    yield Link(t, w, s, p, h, _body(b))
+                if len(raw) < 1000:
+                    return
+                last = (raw[-1][1], raw[-1][2])
+
+        return links(), heads
+
+    def _select(self, sql: str, args: Sequence[object]) -> list[StoredRecord]:
+        with self._lock:
+            try:
+                raw = self._conn.execute(sql, args).fetchall()
+            except sqlite3.Error as exc:
+                raise _classified(exc, self.where) from None
+        return [_stored(r) for r in raw]
+
+    # -- retention ----------------------------------------------------------------------------
+
+    def prune(self, older_than: dt.datetime | None, max_bytes: int | None,
+              key: bytes | None) -> PruneReport:
+        """Delete records older than a time and/or the oldest until the records fit in
+        `max_bytes`; objects no record references go in the same transaction. Each writer's
+        chain then starts after its last pruned record (its head says so, signed again)."""
+        with self._lock:
+            conn = self._conn
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    report = self._prune(conn, older_than, max_bytes, key)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                return report
+            except sqlite3.Error as exc:
+                raise _classified(exc, self.where) from None
+
+    def _prune(self, conn: sqlite3.Connection, older_than: dt.datetime | None,
+               max_bytes: int | None, key: bytes | None) -> PruneReport:
+        cutoff_id = 0
+        if older_than is not None:
+            found = conn.execute("SELECT MAX(id) FROM records WHERE at < ?",
+                                 (utc_text(older_than),)).fetchone()[0]
+            cutoff_id = found or 0
+        if max_bytes is not None:
+            total = 0
+            for rid, size in conn.execute(
+                    "SELECT id, length(body) FROM records ORDER BY id DESC"):
+                total += size + 200  # the row's columns and index entries, roughly
+                if total > max_bytes:
+                    cutoff_id = max(cutoff_id, rid)
+                    break
+        if cutoff_id == 0:
+            return PruneReport(0, 0)
+        bases = conn.execute("SELECT writer, MAX(seq) FROM records WHERE id <= ? "
+                             "GROUP BY writer", (cutoff_id,)).fetchall()
+        for writer, seq in bases:
+            base_hash = conn.execute("SELECT hash FROM records WHERE writer=? AND seq=?",
+                                     (writer, seq)).fetchone()[0]
+            head = conn.execute("SELECT seq, hash FROM heads WHERE writer=?",
+                                (writer,)).fetchone()
+            if head is None:
+                continue
+            mac = sign(key, writer, head[0], head[1], seq, base_hash) if key else None
+            conn.execute("UPDATE heads SET base_seq=?, base_hash=?, mac=? WHERE writer=?",
+                         (seq, base_hash, mac, writer))
+        n = conn.execute("DELETE FROM records WHERE id <= ?", (cutoff_id,)).rowcount
+        conn.execute("DELETE FROM refs WHERE record <= ?", (cutoff_id,))
+        gone = conn.execute("DELETE FROM objects WHERE key NOT IN (SELECT key FROM refs)"
+                            ).rowcount
+        self._known.clear()
+        return PruneReport(n, gone)
+
+    def size(self) -> int:
+        with self._lock:
+            pages = self._conn.execute("PRAGMA page_count").fetchone()[0]
+            page = self._conn.execute("PRAGMA page_size").fetchone()[0]
+        return int(pages) * int(page)
+
+    def close(self) -> None:
+        with self._lock, contextlib.suppress(sqlite3.Error):
+            self._conn.close()
+
+
+def _where(q: Query) -> tuple[str, list[object]]:
+    parts: list[str] = []
+    args: list[object] = []
+    if q.since:
+        parts.append("at >= ?")
+        args.append(q.since)
+    if q.until:
+        parts.append("at < ?")
+        args.append(q.until)
+    if q.policy:
+        parts.append("(policy_name = ? OR policy_hash LIKE ? ESCAPE '\\')")
+        args += [q.policy, q.policy.replace("\\", "\\\\").replace("%", "\\%")
+                 .replace("_", "\\_") + "%"]
+    if q.served_by:
+        parts.append("served_by = ?")
+        args.append(q.served_by)
+    if q.outcome:
+        parts.append("outcome = ?")
+        args.append(q.outcome)
+    return (" WHERE " + " AND ".join(parts) if parts else ""), args
+
+
+def _body(blob: bytes) -> dict[str, Any]:
+    body = unpack(blob)
+    assert isinstance(body, dict)
+    return body
+
+
+def _stored(r: Sequence[Any]) -> StoredRecord:
+    return StoredRecord(trace_id=r[0], at=r[1], policy_hash=r[2], policy_name=r[3],
+                        selected=r[4], served_by=r[5], outcome=r[6], writer=r[7], seq=r[8],
+                        hash=r[9], body=_body(r[10]))
+
+
+def _classified(exc: sqlite3.Error, where: str) -> RecordsError:
+    """By SQLite's result code, never by message text."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+        return RecordsError("records.locked", where, f"is locked by another process ({exc})",
+                            "wait, or stop the process that holds it")
+    if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
+        return RecordsError("records.corrupt", where, f"is damaged ({exc})",
+                            "restore it from a backup, or move it away to start a new one")
+    return RecordsError("records.io", where, f"{exc}")

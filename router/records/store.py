@@ -1,0 +1,90 @@
+"""The records store interface: write batches, read one record, query, iterate, prune, and
+read every writer's chain for `verify`. SQLite (`records.sqlite`) is the embedded default."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from router.common.problems import Problem, RefusedError
+from router.records.chain import Head, Link
+from router.records.row import Row
+
+STORE_SCHEMA = 1
+APPLICATION = "unhardcoded-records"
+
+
+class RecordsError(RefusedError):
+    """A store that cannot be used: not ours, corrupt, locked, another schema, bad location."""
+
+    def __init__(self, code: str, where: str, message: str, hint: str | None = None) -> None:
+        super().__init__("records", [Problem(code=code, pointer="", message=f"{where}: {message}",
+                                             hint=hint)])
+        self.code = code
+
+
+@dataclass(frozen=True)
+class StoredRecord:
+    trace_id: str
+    at: str
+    policy_hash: str
+    policy_name: str | None
+    selected: str | None
+    served_by: str | None
+    outcome: str
+    writer: str
+    seq: int
+    hash: str
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Query:
+    since: str | None = None  # UTC ISO text, inclusive
+    until: str | None = None  # exclusive
+    policy: str | None = None  # a policy hash (or a prefix of one) or a policy name
+    served_by: str | None = None
+    outcome: str | None = None
+    limit: int | None = None
+    newest_first: bool = False
+
+
+@dataclass(frozen=True)
+class PruneReport:
+    records: int
+    objects: int
+
+
+@dataclass(frozen=True)
+class ChainWriter:
+    """Who appends: a writer id and, when configured, the key its heads are signed with."""
+
+    writer: str
+    key: bytes | None = None
+
+
+class RecordStore(Protocol):
+    where: str
+
+    def write(self, rows: Sequence[Row], writer: ChainWriter) -> None:
+        """Append rows (and the objects they reference that are new) in one transaction,
+        chained after the writer's last record; durable when it returns."""
+
+    def get(self, trace_id: str) -> StoredRecord | None: ...
+
+    def iterate(self, query: Query) -> Iterator[StoredRecord]: ...
+
+    def load_object(self, key: str) -> Any:
+        """A content-addressed object (policy, catalog snapshot, live layer)."""
+
+    def chains(self) -> tuple[Iterator[Link], list[Head]]:
+        """Every record as a chain link in (writer, seq) order, and every writer's head."""
+
+    def prune(self, older_than: dt.datetime | None, max_bytes: int | None,
+              key: bytes | None) -> PruneReport: ...
+
+    def size(self) -> int: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,170 @@
+"""The background writer: decisions are queued on the request path (a `put`, nothing else) and
+written in batches by one thread, so recording costs the caller microseconds.
+
+A queued decision is durable within `flush_interval_s` plus one batch's write (documented
+bound: 250 ms at the defaults); `flush()` waits until everything queued so far is committed,
+and `close()` flushes. A store that fails is logged (one line per failure, no traceback on
+the request path) and counted in `errors`; requests never fail because of it. A queue that is
+full (the store cannot keep up) drops the newest decisions and counts them in `dropped`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import queue
+import threading
+import uuid
+import weakref
+from dataclasses import dataclass
+
+from router.common.problems import RefusedError
+from router.records.row import Pending, Row, Snapshots, build_row
+from router.records.store import ChainWriter, RecordStore
+
+log = logging.getLogger("unhardcoded.records")
+
+
+class _Wake:
+    """Queued by `flush`: write the batch now instead of waiting for more."""
+
+
+_WAKE = _Wake()
+
+
+@dataclass(frozen=True)
+class WriterSettings:
+    flush_interval_s: float = 0.1
+    max_batch: int = 256
+    max_queue: int = 100_000
+
+
+class RecordWriter:
+    def __init__(self, store: RecordStore, key: bytes | None = None,
+                 settings: WriterSettings | None = None) -> None:
+        self.store = store
+        self.key = key
+        self.settings = settings or WriterSettings()
+        self.snapshots = Snapshots()
+        self.written = 0
+        self.errors = 0
+        self.dropped = 0
+        self.last_error: str | None = None
+        self._cond = threading.Condition()
+        self._submitted = 0
+        self._done = 0
+        self._closed = False
+        self._start()
+        _watch_forks(self)
+
+    def _start(self) -> None:
+        """A new chain (writer id) and thread; in a forked child too, whose copy of the
+        parent's queue and thread is gone."""
+        self.writer = ChainWriter(f"{uuid.uuid4().hex[:16]}-{os.getpid()}", self.key)
+        self._queue: queue.Queue[Pending | _Wake | None] = queue.Queue(self.settings.max_queue)
+        self._cond = threading.Condition()
+        self._submitted = self._done = 0
+        self._thread = threading.Thread(target=self._run, name="unhardcoded-records",
+                                        daemon=True)
+        self._thread.start()
+
+    def submit(self, pending: Pending) -> None:
+        """Queue a decision (the request path's whole cost of recording)."""
+        if self._closed:
+            return
+        try:
+            self._queue.put_nowait(pending)
+        except queue.Full:
+            self.dropped += 1
+            return
+        with self._cond:
+            self._submitted += 1
+
+    def flush(self, timeout_s: float = 30.0) -> bool:
+        """Wait until every decision queued so far is committed (or failed); True if so."""
+        with self._cond:
+            target = self._submitted
+            if self._done >= target:
+                return True
+        with contextlib.suppress(queue.Full):
+            self._queue.put_nowait(_WAKE)  # write what is queued now, without the wait
+        with self._cond:
+            return self._cond.wait_for(lambda: self._done >= target, timeout_s)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self.flush()
+        self._closed = True
+        self._queue.put(None)
+        self._thread.join(timeout=30)
+        self.store.close()
+
+    def _run(self) -> None:
+        q = self._queue
+        interval = self.settings.flush_interval_s
+        while True:
+            item = q.get()
+            if item is None:
+                return
+            if isinstance(item, _Wake):
+                continue
+            batch = [item]
+            try:  # more of what is queued, waiting up to `interval` for company
+                while len(batch) < self.settings.max_batch:
+                    nxt = q.get(timeout=interval) if len(batch) == 1 and q.empty() \
+                        else q.get_nowait()
+                    if nxt is None:
+                        q.put(None)
+                        break
+                    if isinstance(nxt, _Wake):
+                        break
+                    batch.append(nxt)
+            except queue.Empty:
+                pass
+            self._write(batch)
+
+    def _write(self, batch: list[Pending]) -> None:
+        rows: list[Row] = []
+        try:
+            rows = [build_row(p, self.snapshots) for p in batch]
+            self.store.write(rows, self.writer)
+            self.written += len(rows)
+        except RefusedError as exc:
+            self._failed(len(batch), str(exc))
+        except Exception as exc:  # a store failure must never stop the writer thread
+            self._failed(len(batch), f"{type(exc).__name__}: {exc}")
+        finally:
+            with self._cond:
+                self._done += len(batch)
+                self._cond.notify_all()
+
+    def _after_fork(self) -> None:
+        if not self._closed:
+            self._start()
+
+    def _failed(self, n: int, message: str) -> None:
+        self.errors += n
+        self.last_error = message
+        log.error("records: %d decision(s) not stored: %s", n, message)
+
+
+_WRITERS: weakref.WeakSet[RecordWriter] = weakref.WeakSet()
+_HOOKED = threading.Lock()
+_hooked = False
+
+
+def _watch_forks(writer: RecordWriter) -> None:
+    """Restart every live writer in a forked child (registered once, on first use)."""
+    global _hooked
+    with _HOOKED:
+        _WRITERS.add(writer)
+        if not _hooked:
+            os.register_at_fork(after_in_child=_restart_in_child)
+            _hooked = True
+
+
+def _restart_in_child() -> None:
+    for w in list(_WRITERS):
+        w._after_fork()
