@@ -70,10 +70,22 @@ class Decision:
     calls: tuple[HopCall, ...]
     evaluator: Evaluator  # the decider's, shared by record, explain and render
     settle: Callable[[], tuple[tuple[Ranked, ...], dict[str, tuple[str, ...]]]]
+    strike: Callable[[], dict[str, tuple[str, ...]]]  # the candidates a label test rejected
 
     @functools.cached_property
     def _settled(self) -> tuple[tuple[Ranked, ...], dict[str, tuple[str, ...]]]:
         return self.settle()
+
+    @functools.cached_property
+    def _struck(self) -> dict[str, tuple[str, ...]]:
+        return self.strike()
+
+    @property
+    def rejected_in_view(self) -> dict[str, tuple[str, ...]]:
+        """Candidates no label test rejected whose other residual clauses failed for this
+        request (what a record's digest covers besides the ranking; the label-struck rest
+        follows from the request's labels)."""
+        return self._settled[1]
 
     @property
     def ranking(self) -> tuple[Ranked, ...]:
@@ -83,7 +95,7 @@ class Decision:
     @property
     def late_rejected(self) -> dict[str, tuple[str, ...]]:
         """Candidates whose residual clauses failed for this request."""
-        return self._settled[1]
+        return {**self._settled[1], **self._struck}
 
     @property
     def admissible(self) -> tuple[str, ...]:
@@ -211,15 +223,16 @@ class Decider:
                     late[oid] = f
                 else:
                     ranking.append(Ranked(oid, keys))
-            for o in self.offerings:  # struck by a label test: every failed clause, in order
-                if o.id not in checks:
-                    late[o.id] = self.failed(o.id, ctx)
             return tuple(ranking), late
+
+        def strike() -> dict[str, tuple[str, ...]]:
+            """Struck by a label test: every failed clause of each, in order."""
+            return {o.id: self.failed(o.id, ctx) for o in self.offerings if o.id not in checks}
 
         selected = hops[0] if hops else None
         cascade = tuple(hops[1:])
         calls = tuple(HopCall(h, hop_params(self.d, h, features)) for h in hops)
-        return Decision(self.d, ctx, selected, cascade, calls, self.evaluator, settle)
+        return Decision(self.d, ctx, selected, cascade, calls, self.evaluator, settle, strike)
 
     def failed(self, offering_id: str, ctx: Context) -> tuple[str, ...]:
         """The candidate's residual clauses that fail for this request."""

@@ -69,8 +69,8 @@ def utc_text(at: dt.datetime) -> str:
 
 def outcome_digest(decision: Decision) -> str:
     """The hash of everything replay compares: the admissible set in rank order with its key
-    values, the winner, the cascade, and every candidate rejected per request with its
-    failed clauses."""
+    values, the winner, the cascade, and the candidates rejected per request with their
+    failed clauses (those a label test struck follow from the stored labels)."""
     return digest(decision_summary(decision))
 
 
@@ -79,7 +79,7 @@ def decision_summary(decision: Decision) -> dict[str, Any]:
         "ranking": [[r.offering_id, list(r.keys)] for r in decision.ranking],
         "selected": decision.selected,
         "cascade": list(decision.cascade),
-        "late": {oid: list(p) for oid, p in sorted(decision.late_rejected.items())},
+        "late": {oid: list(p) for oid, p in sorted(decision.rejected_in_view.items())},
     }
 
 
@@ -162,7 +162,7 @@ def build_row(p: Pending, snapshots: Snapshots) -> Row:
             "cascade": list(decision.cascade),
             "admissible": len(ranking),
             "ranking_head": [[r.offering_id, list(r.keys)] for r in ranking[:RANKING_HEAD]],
-            "rejected_per_request": len(decision.late_rejected),
+            "rejected_per_request": len(decision.rejected_in_view),
             "digest": outcome_digest(decision),
         },
         "outcome": p.outcome,
