@@ -27,6 +27,7 @@ from router.dispatch.discovery import Discovery
 from router.dispatch.dispatcher import Attempt, DispatchSettings, Outcome
 from router.dispatch.failures import UpstreamFailure
 from router.dispatch.providers.base import Endpoint, Provider, ProviderCall, Secret
+from router.engine.worker import EngineError
 from router.explain.explanation import Explanation, FailedClause
 from router.explain.proof import Proof, check_proof, proof_of, to_dot, to_node_link
 from router.explain.record import replay, same_decision, to_record
@@ -56,6 +57,7 @@ __all__ = [
     "DispatchError",
     "DispatchSettings",
     "Endpoint",
+    "EngineError",
     "Explanation",
     "FailedClause",
     "LiveState",

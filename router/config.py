@@ -45,6 +45,7 @@ class RouterConfig:
     pool_shards: int = DEFAULT_SHARDS
     trust_env: bool = False  # True: honour HTTP(S)_PROXY / NO_PROXY from the process env
     derive_in_processes: bool = True  # False: derive on one thread of this process
+    derive_timeout_s: float = 60.0  # per derivation in a worker process; then stopped
     # Injected seams (not hashed). `environ`: keys and `<PROVIDER>_BASE_URL`; None reads a
     # snapshot of `os.environ` when the router is made.
     environ: Mapping[str, str] | None = field(default=None, compare=False, repr=False)

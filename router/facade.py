@@ -96,7 +96,8 @@ class Router:
                                             else config.environ)
         self.catalogs = CatalogHolder(catalog, tuple(overlays))
         self.policies = AdmittedPolicies()
-        self.deciders = Deciders(DerivationCache(processes=config.derive_in_processes))
+        self.deciders = Deciders(DerivationCache(processes=config.derive_in_processes,
+                                                 timeout_s=config.derive_timeout_s))
         self.health = HealthTracker(config.clock, config.breaker)
         self.lives = LiveView(self.environ, self.health, self.endpoint)
         self.dispatcher = Dispatcher(self.endpoint, self.health, config.clock,
@@ -163,7 +164,7 @@ class Router:
 
     def endpoint(self, offering: Offering) -> Endpoint | Unreachable:
         """Where an offering is called and with which key (or why it cannot be)."""
-        return resolve(offering.provider, self.environ, offering.base_url)
+        return resolve(offering.provider, self.environ, offering.base_url, offering.api_key_env)
 
     def live(self, catalog: Catalog | None = None) -> LiveState:
         """The live state a dispatch decides on (see `router.dispatch.live_view`)."""

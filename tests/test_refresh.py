@@ -4,6 +4,7 @@ a background swap while decisions flow; discovery against a loopback provider.""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import threading
@@ -14,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from router.catalog.refresh import CatalogSource, ReloadReport, Watcher, source_of
+from router.common.problems import CatalogError
 from router.config import RouterConfig
 from router.dispatch.completion import Completion
 from router.facade import Router
@@ -281,3 +284,109 @@ def test_local_runtimes_are_not_called_until_configured() -> None:
     assert configured.live().of("ollama/llama3").status == "available"
     bad = Router(cat, config=RouterConfig(environ={"OLLAMA_BASE_URL": "file:///etc/passwd"}))
     assert bad.live().of("ollama/llama3").status == "unsupported"
+
+
+# -- hardening (issue 11, findings 8, 10 and 14) ----------------------------------------------
+
+
+HUGE_PRICE = 'schema = 1\n[prices."openai/mid"]\ninput_price = ' + "9" * 400 + "\n"
+
+
+def test_reload_refuses_a_400_digit_price_and_keeps_the_catalog(files: tuple[Path, Path]) -> None:
+    cat, overlay = files
+    router = Router(cat, overlays=[overlay], config=RouterConfig(environ={}))
+    before = router.catalog
+    overlay.write_text(HUGE_PRICE)
+    report = router.reload()  # was: OverflowError raised from reload()
+    assert report.refused and not report.changed and router.catalog is before
+    assert report.problems[0].startswith("overlay.invalid_toml at /: ")
+    assert "400 digits" in report.problems[0]
+    router.close()
+
+
+def test_the_watcher_logs_one_line_for_a_hostile_overlay(
+        files: tuple[Path, Path], caplog: pytest.LogCaptureFixture) -> None:
+    cat, overlay = files
+    router = Router(cat, overlays=[overlay], config=RouterConfig(environ={}))
+    before = router.catalog
+    caplog.set_level(logging.INFO, logger="unhardcoded.refresh")
+    watcher = router.watch(interval_s=0.05)
+    overlay.write_text(HUGE_PRICE)
+    assert wait_until(lambda: len(watcher.reports) == 1)  # was: a traceback and no report
+    router.close()
+    assert watcher.reports[0].refused and router.catalog is before
+    [record] = [r for r in caplog.records if r.name == "unhardcoded.refresh"]
+    assert record.levelno == logging.WARNING and record.exc_info is None
+    assert "\n" not in record.getMessage() and "400 digits" in record.getMessage()
+
+
+def test_a_reload_that_fails_unexpectedly_is_a_refused_report(
+        files: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    cat, overlay = files
+    router = Router(cat, overlays=[overlay], config=RouterConfig(environ={}))
+    before = router.catalog
+
+    def broken(self: CatalogSource) -> None:
+        raise OverflowError("int too large to convert to float")
+
+    monkeypatch.setattr(CatalogSource, "load", broken)
+    report = router.reload()
+    assert report.refused and router.catalog is before
+    assert report.problems[0].startswith("catalog.unreadable at /: reading the files failed: "
+                                          "OverflowError: int too large")
+    router.close()
+
+
+def test_a_watcher_whose_reload_raises_logs_one_line(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "ops.toml"
+    path.write_text("schema = 1\n")
+    calls: list[int] = []
+
+    def reload() -> ReloadReport:
+        calls.append(1)
+        raise RuntimeError("the derivation worker died")
+
+    caplog.set_level(logging.DEBUG, logger="unhardcoded.refresh")
+    watcher = Watcher(source_of(None, [path]), reload, interval_s=0.05).start()
+    path.write_text("schema = 1\n# changed\n")
+    assert wait_until(lambda: bool(calls))
+    assert wait_until(lambda: any(r.levelno == logging.ERROR for r in caplog.records))
+    watcher.stop()
+    [error] = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert error.exc_info is None and error.getMessage() == (
+        "catalog reload failed, the previous version stays in force: RuntimeError: the "
+        "derivation worker died")
+
+
+def test_reload_to_a_catalog_with_no_offerings_is_refused(files: tuple[Path, Path]) -> None:
+    cat, overlay = files
+    router = Router(cat, overlays=[overlay], config=RouterConfig(environ={}))
+    before = router.catalog
+    write_catalog(cat, [])
+    report = router.reload()  # was: swapped in silently, every decision then fails
+    assert report.refused and router.catalog is before
+    [line] = report.problems
+    assert line.startswith(f"catalog.empty at /offerings: `{cat}` with its overlays has no "
+                           f"offerings")
+    assert 'disable = ["*"]' in line
+    with pytest.raises(CatalogError) as info:  # the same at start-up
+        Router(cat, config=RouterConfig(environ={}))
+    assert [p.code for p in info.value.problems] == ["catalog.empty"]
+    router.close()
+
+
+def test_an_empty_catalog_file_with_overlay_offerings_and_a_kill_switch_are_served(
+        files: tuple[Path, Path]) -> None:
+    cat, overlay = files
+    write_catalog(cat, [])  # an empty base is fine when the overlays add offerings
+    overlay.write_text('schema = 1\n[[offerings]]\nid = "vllm/llama"\nmodel = "llama"\n'
+                       'provider = "vllm"\nregion = "eu"\nbase_url = "http://10.0.0.5/v1"\n')
+    router = Router(cat, overlays=[overlay], config=RouterConfig(environ={}))
+    assert [o.id for o in router.catalog] == ["vllm/llama"]
+    write_catalog(cat, base_offerings())
+    overlay.write_text('schema = 1\ndisable = ["*"]\n')  # stopping all traffic on purpose
+    report = router.reload()
+    assert report.changed and router.catalog.disabled == {o.id for o in router.catalog}
+    assert router.route(policy(), request()).selected is None
+    router.close()

@@ -75,3 +75,20 @@ def test_a_request_file_with_nan_is_refused(tmp_path: Path,
     problems = json.loads(capsys.readouterr().err)["problems"]
     assert problems[0]["code"] == "request.invalid_json"
     assert "NaN" in problems[0]["message"]
+
+
+def test_a_number_literal_that_reads_as_infinity_is_refused(tmp_path: Path) -> None:
+    for text in ('{"t": 1e999}', '{"t": -1E400}', '[0.5e99999]'):
+        with pytest.raises(jsonio.JsonRefused) as e:  # was: parsed as inf
+            jsonio.loads(text)
+        assert e.value.kind == "invalid_json" and "reads as infinity" in e.value.message
+    assert jsonio.loads('{"t": 1e308}') == {"t": 1e308}
+    catalog = tmp_path / "c.json"
+    catalog.write_text('{"schema": 1, "offerings": [{"id": "a/b", "model": "b", "provider": "a",'
+                       ' "region": "eu", "input_price": 1e999}]}')
+    with pytest.raises(CatalogError) as c:
+        load_catalog(catalog)
+    assert c.value.problems[0].code == "catalog.invalid_json"
+    with pytest.raises(PolicyError) as p:
+        admit_text(POLICY.replace('["filter"]', '["filter", ["<=", "input_price", 1e999]]'))
+    assert p.value.problems[0].code == "policy.invalid_json"

@@ -29,6 +29,8 @@ MAX_OFFERINGS = 50_000
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@/+-]{0,199}$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@/+-]{0,199}$")
 MAX_URL_LENGTH = 2048
+MAX_PRICE = 1_000_000
+_KEY_VARIABLE = re.compile(r"^[A-Z][A-Z0-9_]{0,119}_API_KEY$")
 
 
 def price_value(v: Any) -> Any:
@@ -36,6 +38,8 @@ def price_value(v: Any) -> Any:
     if isinstance(v, bool):
         raise ValueError("a price is a number, not a bool")
     if isinstance(v, int):
+        if abs(v) > MAX_PRICE:
+            raise ValueError(f"input should be less than or equal to {MAX_PRICE}")
         return float(v)
     if isinstance(v, float) and not math.isfinite(v):
         raise ValueError("a price must be finite")
@@ -63,6 +67,10 @@ class Offering(BaseModel):
     # Extension (documented in docs/catalog.md): the base URL of an OpenAI-compatible API that
     # serves this offering (a private deployment such as a local vLLM). Not a policy attribute.
     base_url: str | None = Field(default=None, min_length=1, max_length=MAX_URL_LENGTH)
+    # Extension (docs/catalog.md): the environment variable holding this offering's key. Its
+    # value is only ever sent to the URL the environment pairs with it (`X_API_KEY` with
+    # `X_BASE_URL`; a provider's own key variable with that provider's endpoint).
+    api_key_env: str | None = Field(default=None, min_length=1, max_length=128)
 
     @field_validator("input_price", "output_price", "cached_input_price", mode="before")
     @classmethod
@@ -111,6 +119,16 @@ class Offering(BaseModel):
             problem = base_url_problem(v)
             if problem is not None:
                 raise ValueError(problem)
+            v = normalise_base_url(v)
+        return v
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _api_key_env(cls, v: str | None) -> str | None:
+        if v is not None and not _KEY_VARIABLE.match(v):
+            raise ValueError(f"`{v[:128]}` is not a key variable: upper-case letters, digits "
+                             f"and `_`, ending in `_API_KEY` (its key is only sent to the URL "
+                             f"in the matching `_BASE_URL` variable)")
         return v
 
     def static_json(self) -> dict[str, Any]:
@@ -122,6 +140,13 @@ class Offering(BaseModel):
         if name in ("capabilities", "tags") and value is not None:
             return frozenset(value)
         return value
+
+
+def normalise_base_url(url: str) -> str:
+    """A valid base URL with its scheme in lower case (`HTTP://h/v1` → `http://h/v1`): schemes
+    are case-insensitive, and the router compares and calls the lower-case form."""
+    scheme, sep, rest = url.partition("://")
+    return scheme.lower() + sep + rest if sep else url
 
 
 def base_url_problem(url: str) -> str | None:

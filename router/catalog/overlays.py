@@ -31,11 +31,11 @@ offerings stay in the catalog (`Catalog.disabled`); `with_disabled` turns them i
 
 from __future__ import annotations
 
+import bisect
 import fnmatch
 import hashlib
 import json
 import re
-import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,8 +55,10 @@ from router.common.problems import (
     LABEL,
     Problem,
     RefusedError,
+    Suggester,
     child_pointer,
     did_you_mean,
+    pointer_key,
     quote,
     validation_error,
 )
@@ -65,6 +67,9 @@ OVERLAY_SCHEMA = 1
 _PATTERN = re.compile(r"^[A-Za-z0-9*?\[\]!_.:@/+-]{1,200}$")
 _GLOB = re.compile(r"[*?\[]")
 _MAX_RULES = 10_000
+# Ids and globs that match nothing, reported one by one (with a "did you mean"), per overlay;
+# the rest are counted in one more problem.
+MAX_UNKNOWN_REPORTED = 20
 
 
 class OverlayError(RefusedError):
@@ -145,19 +150,12 @@ def load_overlay(path: str | Path) -> Overlay:
 def parse_overlay(text: str, where: str = "overlay", fmt: str = "json") -> Overlay:
     """Parse and validate overlay text; raise `OverlayError` naming every problem."""
     data: Any
-    if fmt == "toml":
-        try:
-            data = tomllib.loads(text)
-        except (tomllib.TOMLDecodeError, ValueError, RecursionError) as exc:
-            raise OverlayError([_problem("overlay.invalid_toml", "", where,
-                                         f"not valid TOML: {exc}")]) from None
-    else:
-        try:
-            data = jsonio.loads(text, "the overlay")
-        except jsonio.JsonRefused as exc:
-            raise OverlayError([_problem(f"overlay.{exc.kind}", "", where, exc.message)]) from None
+    try:
+        data = (jsonio.loads_toml(text, "the overlay") if fmt == "toml"
+                else jsonio.loads(text, "the overlay"))
+    except jsonio.JsonRefused as exc:
+        raise OverlayError([_problem(f"overlay.{exc.kind}", "", where, exc.message)]) from None
     return build_overlay(data, where)
-
 
 
 def build_overlay(data: object, where: str = "overlay") -> Overlay:
@@ -291,37 +289,72 @@ def _apply(overlay: Overlay, by_id: dict[str, Offering], disabled: set[str],
                 "change an existing offering with `prices` or `tags`, or pick a new id"))
         else:
             by_id[offering.id] = offering
+    ids = sorted(by_id)  # the ids no longer change below (prices and tags change values)
+    unmatched: list[tuple[str, str]] = []  # (pointer, id or glob) that match no offering
     for oid, override in spec.prices.items():
         existing = by_id.get(oid)
         if existing is None:
-            problems.append(_problem("overlay.unknown_offering", child_pointer("/prices", oid),
-                                     where, f"no offering `{oid}` in the catalog",
-                                     did_you_mean(oid, by_id)))
+            unmatched.append((child_pointer("/prices", oid), oid))
         else:
             by_id[oid] = existing.model_copy(update=override.update())
     for pattern, tags in spec.tags.items():
         pointer = child_pointer("/tags", pattern)
-        for oid in _matches(pattern, pointer, where, by_id, problems):
+        for oid in _matches(pattern, pointer, ids, by_id, unmatched):
             _tag(by_id, oid, tags, pointer, where, problems)
     for index, pattern in enumerate(spec.disable):
-        disabled.update(_matches(pattern, f"/disable/{index}", where, by_id, problems))
+        disabled.update(_matches(pattern, f"/disable/{index}", ids, by_id, unmatched))
+    _report_unmatched(unmatched, ids, where, problems)
 
 
-def _matches(pattern: str, pointer: str, where: str, by_id: dict[str, Offering],
-             problems: list[Problem]) -> list[str]:
-    if not _GLOB.search(pattern):
+def _matches(pattern: str, pointer: str, ids: list[str], by_id: dict[str, Offering],
+             unmatched: list[tuple[str, str]]) -> list[str]:
+    """The ids `pattern` names. A glob is tried only on the ids that start with its literal
+    prefix (found by bisection in the sorted `ids`), not on every id."""
+    glob = _GLOB.search(pattern)
+    if glob is None:
         if pattern in by_id:
             return [pattern]
+        unmatched.append((pointer, pattern))
+        return []
+    prefix = pattern[:glob.start()]
+    match = re.compile(fnmatch.translate(pattern)).match
+    found = []
+    for i in range(bisect.bisect_left(ids, prefix), len(ids)):
+        if not ids[i].startswith(prefix):
+            break
+        if match(ids[i]):
+            found.append(ids[i])
+    if not found:
+        unmatched.append((pointer, pattern))
+    return found
+
+
+def _report_unmatched(unmatched: list[tuple[str, str]], ids: list[str], where: str,
+                      problems: list[Problem]) -> None:
+    """The first `MAX_UNKNOWN_REPORTED` ids and globs that match nothing (in pointer order),
+    each with its problem and a "did you mean" for an id; one more problem counts the rest."""
+    if not unmatched:
+        return
+    unmatched.sort(key=lambda u: pointer_key(u[0]))
+    suggester: Suggester | None = None
+    for pointer, pattern in unmatched[:MAX_UNKNOWN_REPORTED]:
+        if _GLOB.search(pattern):
+            problems.append(_problem("overlay.no_match", pointer, where,
+                                     f"the glob `{pattern}` matches no offering",
+                                     "`*` matches any characters, `/` included"))
+            continue
+        suggester = suggester or Suggester(ids)
         problems.append(_problem("overlay.unknown_offering", pointer, where,
                                  f"no offering `{pattern}` in the catalog",
-                                 did_you_mean(pattern, by_id)))
-        return []
-    found = [oid for oid in by_id if fnmatch.fnmatchcase(oid, pattern)]
-    if not found:
-        problems.append(_problem("overlay.no_match", pointer, where,
-                                 f"the glob `{pattern}` matches no offering",
-                                 "`*` matches any characters, `/` included"))
-    return found
+                                 suggester.hint(pattern)))
+    rest = unmatched[MAX_UNKNOWN_REPORTED:]
+    if rest:
+        pointer, pattern = rest[0]
+        problems.append(_problem(
+            "overlay.unknown_offering", pointer, where,
+            f"`{pattern}` and {len(rest) - 1} more ids or globs after it match no offering in "
+            f"the catalog (not listed one by one)",
+            "fix the ones listed first; was this overlay written for this catalog?"))
 
 
 def _tag(by_id: dict[str, Offering], oid: str, tags: list[str], pointer: str, where: str,

@@ -3,7 +3,9 @@
 A reload validates the files whole (a refused file changes nothing), derives every registered
 policy for the new version in the background, and only then swaps the new catalog in — a
 decision never waits on a derivation and never sees a half-built catalog. Decisions name the
-catalog version they used.
+catalog version they used. Files that leave no offering at all (an empty catalog: a failed
+export or import, a truncated file) are refused like any invalid file; to stop all traffic on
+purpose, an overlay disables every offering (`disable = ["*"]`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from router.catalog.offerings import Catalog, default_catalog, load_catalog
-from router.common.problems import RefusedError
+from router.common.problems import CatalogError, Problem, RefusedError, quote
 
 log = logging.getLogger("unhardcoded.refresh")
 Fingerprint = tuple[tuple[str, int, int], ...]
@@ -37,9 +39,16 @@ class CatalogSource:
         from router.catalog.overlays import apply_overlays, load_overlays
 
         base = default_catalog() if self.catalog_path is None else load_catalog(self.catalog_path)
-        if not self.overlay_paths:
-            return base
-        return apply_overlays(base, load_overlays(self.overlay_paths))
+        catalog = apply_overlays(base, load_overlays(self.overlay_paths))
+        if not len(catalog):
+            where = f"`{self.catalog_path}`" if self.catalog_path else "the embedded catalog"
+            after = " with its overlays" if self.overlay_paths else ""
+            raise CatalogError([Problem(
+                code="catalog.empty", pointer="/offerings",
+                message=f"{where}{after} has no offerings: a router cannot serve from it",
+                hint='check the file (a failed export or import?); to stop all traffic on '
+                     'purpose, disable every offering in an overlay: `disable = ["*"]`')])
+        return catalog
 
     def fingerprint(self) -> Fingerprint:
         """(path, size, mtime_ns) of every file; a missing file reads as (path, -1, -1)."""
@@ -92,8 +101,10 @@ class Watcher:
                 seen = now
                 try:
                     report = self.reload()
-                except Exception:  # a watcher must outlive one bad reload
-                    log.exception("catalog reload failed")
+                except Exception as exc:  # a watcher must outlive one bad reload
+                    log.error("catalog reload failed, the previous version stays in force: "
+                              "%s: %s", type(exc).__name__, exc)
+                    log.debug("catalog reload failed", exc_info=True)
                     continue
                 self.reports.append(report)
                 log_report(report)
@@ -174,6 +185,13 @@ class CatalogHolder:
                 new = source.load()
             except RefusedError as exc:
                 return refused_report(current, exc)
+            except Exception as exc:  # files are input: a refusal, never a traceback
+                log.debug("reading the catalog files failed", exc_info=True)
+                return refused_report(current, CatalogError([Problem(
+                    code="catalog.unreadable", pointer="",
+                    message=f"reading the files failed: {type(exc).__name__}: "
+                            f"{quote(str(exc), 200)}",
+                    hint="the version in force keeps serving; please report this as a bug")]))
             if new.version == current.version:
                 return ReloadReport(False, current.version, current.version)
             derived = prepare(new)

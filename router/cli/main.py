@@ -9,7 +9,8 @@
   unhardcoded catalog discover [--provider P ...] [--json]          (asks providers)
 
 Exit status: 0 success; 2 refused input (every problem printed); 3 no admissible offering;
-4 dispatch failed (every hop failed, or a provider refused the request).
+4 dispatch failed (every hop failed, or a provider refused the request); 5 the derivation
+failed (its worker could not start or died twice, or it ran past its time limit).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 
 from router.common import jsonio
 from router.common.problems import Problem, RefusedError
+from router.engine.worker import EngineError
 
 MAX_INPUT_BYTES = 8 * 1024 * 1024
 
@@ -456,6 +458,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps({"ok": False, "problems": [p.model_dump() for p in exc.problems]},
                          indent=1, ensure_ascii=False), file=sys.stderr)
         return 2
+    except EngineError as exc:  # before BrokenPipeError: a worker's pipe is not our stdout
+        print(json.dumps({"ok": False, "problems": [exc.to_json()]}, indent=1,
+                         ensure_ascii=False), file=sys.stderr)
+        return 5
     except BrokenPipeError:
         return 0
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -33,7 +34,7 @@ class RefusedError(Exception):
 
     def __init__(self, what: str, problems: Sequence[Problem]) -> None:
         self.what = what
-        self.problems = tuple(sorted(problems, key=lambda p: (_pointer_key(p.pointer), p.code)))
+        self.problems = tuple(sorted(problems, key=lambda p: (pointer_key(p.pointer), p.code)))
         super().__init__(f"{what} refused: " + "; ".join(p.line() for p in self.problems))
 
     def to_json(self) -> list[dict[str, str | None]]:
@@ -55,7 +56,8 @@ class RequestError(RefusedError):
         super().__init__("request", problems)
 
 
-def _pointer_key(pointer: str) -> tuple[tuple[int, int | str], ...]:
+def pointer_key(pointer: str) -> tuple[tuple[int, int | str], ...]:
+    """The order problems are reported in: by location, array indexes numerically."""
     parts: list[tuple[int, int | str]] = []
     for token in pointer_tokens(pointer):
         parts.append((0, int(token)) if token.isdigit() else (1, token))
@@ -83,6 +85,32 @@ def child_pointer(pointer: str, token: str | int) -> str:
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f"did you mean `{close[0]}`?" if close else None
+
+
+class Suggester:
+    """`did_you_mean` over many choices (a catalog's offering ids). A trigram index shortlists
+    the choices sharing the most trigrams with the word, and difflib picks among those: one
+    suggestion costs the word's index postings, not a comparison with every choice."""
+
+    def __init__(self, choices: Iterable[str], shortlist: int = 32) -> None:
+        self._choices = list(dict.fromkeys(choices))
+        self._shortlist = shortlist
+        self._index: dict[str, list[int]] = defaultdict(list)
+        for i, choice in enumerate(self._choices):
+            for gram in _trigrams(choice):
+                self._index[gram].append(i)
+
+    def hint(self, word: str) -> str | None:
+        shared: Counter[int] = Counter()
+        for gram in _trigrams(word):
+            shared.update(self._index.get(gram, ()))
+        best = [self._choices[i] for i, _ in shared.most_common(self._shortlist)]
+        return did_you_mean(word, best)
+
+
+def _trigrams(word: str) -> set[str]:
+    padded = f"  {word} "
+    return {padded[i:i + 3] for i in range(len(padded) - 2)}
 
 
 def quote(value: object, limit: int = 60) -> str:

@@ -1,8 +1,8 @@
 """Discovery: ask each provider with a key which models that key may use, and mark the rest
 `not_entitled` (a live status, shown by `explain` with its reason).
 
-Offerings are grouped by endpoint (provider and base URL), each endpoint's model listing is read
-once, and an offering is entitled when its provider-facing name (`api_model`, else `model`) is
+Offerings are grouped by endpoint (provider, base URL and key), each endpoint's model listing is
+read once, and an offering is entitled when its provider-facing name (`api_model`, else `model`) is
 in the listing (a `models/` prefix, as Gemini writes it, is ignored). An endpoint whose listing
 fails is reported; `Router.discover` keeps that endpoint's earlier marks as they were, so a
 failure never hides an offering on a guess, and never un-hides one either.
@@ -19,7 +19,7 @@ import httpx
 
 from router.catalog.offerings import Catalog, Offering
 from router.dispatch.failures import UpstreamFailure, scrubbed
-from router.dispatch.providers.base import Endpoint
+from router.dispatch.providers.base import Endpoint, Secret
 from router.dispatch.providers.registry import Unreachable, adapter
 from router.live.state import LiveValues
 
@@ -49,14 +49,14 @@ async def discover(catalog: Catalog, endpoint_of: Callable[[Offering], Endpoint 
                    client: httpx.AsyncClient, now: dt.datetime, timeout_s: float = 10.0,
                    providers: Iterable[str] | None = None) -> Discovery:
     wanted = set(providers) if providers is not None else None
-    groups: dict[tuple[str, str], tuple[Endpoint, list[Offering]]] = {}
+    groups: dict[tuple[str, str, Secret | None], tuple[Endpoint, list[Offering]]] = {}
     for o in catalog:
         if wanted is not None and o.provider not in wanted:
             continue
         ep = endpoint_of(o)
         if isinstance(ep, Unreachable):
             continue
-        groups.setdefault((ep.provider, ep.base_url), (ep, []))[1].append(o)
+        groups.setdefault((ep.provider, ep.base_url, ep.api_key), (ep, []))[1].append(o)
 
     async def one(ep: Endpoint, offerings: list[Offering]
                   ) -> tuple[EndpointResult, dict[str, LiveValues]]:

@@ -8,13 +8,16 @@
 | `bad_request` | 4xx other than 429: not retried, returned as the provider said it     |
 
 A failure's message is written by the router (status, exception type); provider error bodies are
-kept apart (`body`) and a key is never part of either.
+kept apart (`body`) and a key is never part of either. A body is kept as JSON only while it is
+small and shallow (`MAX_ERROR_BODY_CHARS`, `MAX_ERROR_DEPTH`), else as its first characters of
+text, so a hostile body can neither exhaust the stack nor bloat the record.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,6 +27,7 @@ import httpx
 
 FailureKind = Literal["timeout", "rate_limit", "error", "bad_request"]
 MAX_ERROR_BODY_CHARS = 4096
+MAX_ERROR_DEPTH = 32  # deeper JSON error bodies are kept as text
 
 
 @dataclass(frozen=True)
@@ -91,14 +95,50 @@ def from_status(status: int, headers: Mapping[str, str], body: bytes, provider: 
 
 
 def error_body(body: bytes) -> Any:
-    """The provider's error body as JSON when it is JSON, else as (truncated) text."""
-    import json
-
+    """The provider's error body as JSON when it is small, shallow JSON, else as (truncated)
+    text."""
     text = body[:MAX_ERROR_BODY_CHARS * 4].decode("utf-8", errors="replace")
     try:
-        return json.loads(text)
+        value = json.loads(text, parse_constant=no_json_constant)
     except (ValueError, RecursionError):
         return text[:MAX_ERROR_BODY_CHARS]
+    return bounded(value, text)
+
+
+def bounded(value: Any, text: str | None = None) -> Any:
+    """`value` if it is at most `MAX_ERROR_DEPTH` deep and its JSON at most
+    `MAX_ERROR_BODY_CHARS * 4` characters; else its first `MAX_ERROR_BODY_CHARS` characters of
+    text (`text`, or its JSON when it is shallow enough to write)."""
+    if too_deep(value, MAX_ERROR_DEPTH):
+        if text is None:
+            text = "(an error body nested too deeply to keep)"
+        return text[:MAX_ERROR_BODY_CHARS]
+    if isinstance(value, str):
+        return value if len(value) <= MAX_ERROR_BODY_CHARS * 4 else value[:MAX_ERROR_BODY_CHARS]
+    if text is None:
+        text = json.dumps(value, ensure_ascii=False, default=str)
+    if len(text) > MAX_ERROR_BODY_CHARS * 4:
+        return text[:MAX_ERROR_BODY_CHARS]
+    return value
+
+
+def too_deep(value: Any, limit: int) -> bool:
+    """True when lists and objects nest more than `limit` levels (checked without recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, list | dict):
+            if depth >= limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children
+                         if isinstance(child, list | dict))
+    return False
+
+
+def no_json_constant(name: str) -> Any:
+    """`json.loads(..., parse_constant=no_json_constant)`: NaN and Infinity are not JSON."""
+    raise ValueError(f"`{name}` is not JSON")
 
 
 def from_exception(exc: BaseException, provider: str) -> UpstreamFailure:
@@ -126,10 +166,28 @@ def scrubbed(failure: UpstreamFailure, secret: str | None) -> UpstreamFailure:
 
 
 def _scrub(value: Any, secret: str) -> Any:
-    if isinstance(value, str):
-        return value.replace(secret, "***")
-    if isinstance(value, list):
-        return [_scrub(v, secret) for v in value]
-    if isinstance(value, dict):
-        return {_scrub(k, secret): _scrub(v, secret) for k, v in value.items()}
-    return value
+    """A copy of a JSON value with `secret` replaced in every string and key, built without
+    recursion (a body nested thousands of levels deep must not exhaust the stack)."""
+
+    def leaf(v: Any) -> Any:
+        return v.replace(secret, "***") if isinstance(v, str) else v
+
+    if not isinstance(value, list | dict):
+        return leaf(value)
+    root: list[Any] | dict[Any, Any] = [] if isinstance(value, list) else {}
+    stack: list[tuple[list[Any] | dict[Any, Any], list[Any] | dict[Any, Any]]] = [(value, root)]
+    while stack:
+        source, target = stack.pop()
+        pairs = source.items() if isinstance(source, dict) else enumerate(source)
+        for key, item in pairs:
+            copy: Any
+            if isinstance(item, list | dict):
+                copy = [] if isinstance(item, list) else {}
+                stack.append((item, copy))
+            else:
+                copy = leaf(item)
+            if isinstance(target, list):
+                target.append(copy)
+            else:
+                target[leaf(key)] = copy
+    return root

@@ -19,14 +19,15 @@ def from_environment(offerings: Iterable[Offering],
     values: dict[str, LiveValues] = {}
     by_provider: dict[str, LiveValues | None] = {}
     for o in offerings:
-        own_url = getattr(o, "base_url", None)
-        if own_url is None and o.provider in by_provider:
+        own_url, own_key = o.base_url, o.api_key_env
+        shared = own_url is None and own_key is None  # the provider's own endpoint and key
+        if shared and o.provider in by_provider:
             v = by_provider[o.provider]
         else:
-            target = resolve(o.provider, env, own_url)
+            target = resolve(o.provider, env, own_url, own_key)
             v = (LiveValues(status=target.status, reason=target.reason)
                  if isinstance(target, Unreachable) else None)
-            if own_url is None:
+            if shared:
                 by_provider[o.provider] = v
         if v is not None:
             values[o.id] = v

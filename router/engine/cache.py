@@ -4,14 +4,17 @@ computed off the request path in worker processes (`router.engine.worker`) or on
 from __future__ import annotations
 
 import dataclasses
+import math
+import os
 import threading
+import weakref
 from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from router.catalog.offerings import Catalog
 from router.engine.compile import Ruleset, load_ruleset
 from router.engine.derive import Derivation, derive
-from router.engine.worker import shared_pool
+from router.engine.worker import DEFAULT_TIMEOUT_S, shared_pool
 from router.policy.terms import Policy
 
 
@@ -24,16 +27,35 @@ class DerivationCache:
     starts one in the background (registered policies, catalog changes). A derivation that
     comes back from a process is re-bound to the caller's catalog object (same version), so
     cached derivations share one catalog in memory.
+
+    In processes, a derivation that takes longer than `timeout_s` seconds is stopped and
+    fails with `EngineError` (`engine.derive_timeout`), as does one whose worker cannot start
+    or dies twice (`engine.worker_failed`); failures are not cached. A thread cannot be
+    stopped, so `processes=False` has no time limit. After `os.fork()` the child's cache keeps
+    the finished derivations and forgets the parent's pending ones and its thread.
     """
 
     def __init__(self, ruleset: Ruleset | None = None, capacity: int = 64,
-                 processes: bool = False) -> None:
+                 processes: bool = False, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+        if not (isinstance(timeout_s, int | float) and math.isfinite(timeout_s)
+                and timeout_s > 0):
+            raise ValueError(f"derivation timeout must be a positive number of seconds, "
+                             f"not {timeout_s!r}")
         self.ruleset = ruleset or load_ruleset()
         self.capacity = capacity
         self.processes = processes
+        self.timeout_s = float(timeout_s)
         self._done: OrderedDict[tuple[str, str, str], Derivation] = OrderedDict()
         self._pending: dict[tuple[str, str, str], Future[Derivation]] = {}
         self._lock = threading.Lock()
+        self._threads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="derive")
+        _track_for_fork(self)
+
+    def _after_fork_in_child(self) -> None:
+        """The parent's threads (and the derivations they were running) do not exist here:
+        start afresh, keeping what is finished. Nothing here may wait on a parent's lock."""
+        self._lock = threading.Lock()
+        self._pending = {}
         self._threads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="derive")
 
     def _key(self, policy: Policy, catalog: Catalog) -> tuple[str, str, str]:
@@ -60,7 +82,8 @@ class DerivationCache:
     def _submit(self, policy: Policy, catalog: Catalog, key: tuple[str, str, str],
                 outer: Future[Derivation]) -> None:
         if self.processes:
-            inner: Future[Derivation] = shared_pool().submit(policy, catalog, self.ruleset)
+            inner: Future[Derivation] = shared_pool().submit(policy, catalog, self.ruleset,
+                                                             self.timeout_s)
         else:
             inner = self._threads.submit(derive, policy, catalog, self.ruleset)
 
@@ -88,3 +111,24 @@ class DerivationCache:
 
     def close(self) -> None:
         self._threads.shutdown(wait=False, cancel_futures=True)
+
+
+_CACHES: weakref.WeakSet[DerivationCache] = weakref.WeakSet()
+_HOOKED = False
+_HOOK_LOCK = threading.Lock()
+
+
+def _track_for_fork(cache: DerivationCache) -> None:
+    global _HOOKED
+    with _HOOK_LOCK:
+        _CACHES.add(cache)
+        if not _HOOKED:
+            _HOOKED = True
+            os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _after_fork_in_child() -> None:
+    global _HOOK_LOCK
+    _HOOK_LOCK = threading.Lock()
+    for cache in list(_CACHES):
+        cache._after_fork_in_child()

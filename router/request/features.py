@@ -15,11 +15,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from router.common import jsonio
 from router.common.problems import LABEL, Problem, RequestError
 
 MAX_REQUEST_BYTES = 8 * 1024 * 1024
+MAX_IMAGE_CHARS = MAX_REQUEST_BYTES  # one image part (a data URL carries the whole image)
 MAX_LABELS = 32
 MAX_MESSAGES = 10_000
+MAX_REQUEST_DEPTH = 64  # levels of arrays and objects (a JSON schema or tool definition nests)
 IMAGE_TOKENS = 1000
 MESSAGE_OVERHEAD = 4
 # The call parameters a policy may mutate (spec §7), in a fixed order.
@@ -53,6 +56,17 @@ class Request:
     provider_body: Mapping[str, Any] = field(default_factory=dict)
 
 
+def refuse_non_json(body: dict[str, Any]) -> None:
+    """A library caller's dict holds only what a strict JSON reader could have produced: no NaN
+    or infinity (it would reach the provider as non-standard JSON), no integer over 40 digits,
+    no nesting past `MAX_REQUEST_DEPTH` (it would overflow the encoder), no lone surrogate, no
+    other type. Checked first, without recursion; the first 20 problems are reported."""
+    found = jsonio.value_problems(body, MAX_REQUEST_DEPTH)
+    if found:
+        raise RequestError([Problem(code=f"request.{p.kind}", pointer=p.pointer,
+                                    message=p.message, hint=p.hint) for p in found])
+
+
 def features_of(body: object) -> RequestFeatures:
     return parse_request(body).features
 
@@ -69,6 +83,7 @@ def parse_request(body: object) -> Request:
     if not isinstance(body, dict):
         raise RequestError([Problem(code="request.invalid", pointer="",
                                     message="a request is a chat-completions JSON object")])
+    refuse_non_json(body)
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         bad("/messages", "`messages` must be a non-empty list")
@@ -78,6 +93,7 @@ def parse_request(body: object) -> Request:
         messages = []
     chars = 0
     images = 0
+    image_chars = 0  # counted toward the size limit, not the token estimate
     for i, msg in enumerate(messages):
         if not isinstance(msg, dict) or not isinstance(msg.get("role"), str):
             bad(f"/messages/{i}", "each message is an object with a `role`")
@@ -93,6 +109,8 @@ def parse_request(body: object) -> Request:
                     chars += len(part["text"])
                 elif part.get("type") in ("image_url", "input_image"):
                     images += 1
+                    image_chars += image_part_chars(part, f"/messages/{i}/content/{j}",
+                                                    problems)
                 else:
                     chars += len(json.dumps(part, default=str))
         elif content is not None:
@@ -137,8 +155,8 @@ def parse_request(body: object) -> Request:
                     'e.g. "pii"')
             else:
                 labels.append(label)
-    if chars > MAX_REQUEST_BYTES:
-        bad("", f"about {chars} characters of content; the limit is {MAX_REQUEST_BYTES}")
+    if chars + image_chars > MAX_REQUEST_BYTES:
+        problems.append(content_size_problem(chars, image_chars))
     if problems:
         raise RequestError(problems)
     tokens = math.ceil(chars / 4) + MESSAGE_OVERHEAD * len(messages) + IMAGE_TOKENS * images
@@ -151,3 +169,37 @@ def parse_request(body: object) -> Request:
     )
     provider_body = {k: v for k, v in body.items() if k not in ROUTER_FIELDS}
     return Request(body=body, features=features, provider_body=provider_body)
+
+
+def image_part_chars(part: Mapping[str, Any], pointer: str, problems: list[Problem]) -> int:
+    """The size of an image part (its URL: a data URL carries the whole image), counted toward
+    the request's size limit; one image over `MAX_IMAGE_CHARS` is refused at its pointer."""
+    source = part.get("image_url")
+    url: Any = source.get("url") if isinstance(source, Mapping) else source
+    where = pointer + ("/image_url/url" if isinstance(source, Mapping) else "/image_url")
+    if isinstance(url, str):
+        size = len(url)
+    else:
+        size, where = len(json.dumps(part, default=str)), pointer
+    if size <= MAX_IMAGE_CHARS:
+        return size
+    problems.append(Problem(
+        code="request.image_too_large", pointer=where,
+        message=f"an image of {size} characters; the limit is {MAX_IMAGE_CHARS} (for all of "
+                f"a request's content, images included)",
+        hint="send a smaller (resized or compressed) image, or an https URL the provider "
+             "fetches itself"))
+    return 0  # refused on its own; not counted again in the total
+
+
+def content_size_problem(chars: int, image_chars: int) -> Problem:
+    """The request's content (text, other parts, tools, schema, and images) is over the limit."""
+    if not image_chars:
+        return Problem(code="request.too_large", pointer="",
+                       message=f"about {chars} characters of content; the limit is "
+                               f"{MAX_REQUEST_BYTES}")
+    return Problem(code="request.too_large", pointer="",
+                   message=f"about {chars + image_chars} characters of content, "
+                           f"{image_chars} of them in images; the limit is {MAX_REQUEST_BYTES}",
+                   hint="send fewer or smaller images, or https URLs the provider fetches "
+                        "itself")

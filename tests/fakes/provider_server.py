@@ -13,6 +13,8 @@ Wire formats:
 Scripting: every generation request consumes the next step of the model's script
 (``script_for``), else of the shared script (``script``), else gets the default step (``ok()``).
 Model listings consume ``script_models`` steps. Every request is recorded in ``requests``.
+``raw(...)`` answers with exact bytes (any status, headers, framing; huge or endless bodies)
+for adversarial tests.
 
 Usage numbers in ``ok(usage=(P, C), cached=K)`` are written verbatim into the dialect's fields:
 ``prompt_tokens``/``completion_tokens``/``prompt_tokens_details.cached_tokens`` (OpenAI) and
@@ -140,7 +142,24 @@ class StreamError:
     message: str | None = None
 
 
-Step: TypeAlias = Ok | Status | Delay | Reset | Malformed | StreamDrop | StreamError
+@dataclass(frozen=True)
+class Raw:
+    """Exactly these bytes, for adversarial replies: a status line, headers and ``body``
+    written ``repeat`` times (``None``: forever, until the client goes away), framed by
+    ``Content-Length`` (``"length"``; ``length`` announces another size, then the connection
+    closes), ``Transfer-Encoding: chunked`` or by closing the connection (``"close"``). The
+    connection always closes after a raw reply."""
+
+    code: int = 200
+    body: bytes = b""
+    headers: tuple[tuple[str, str], ...] = ()
+    content_type: str | None = _JSON
+    repeat: int | None = 1
+    framing: Literal["length", "chunked", "close"] = "length"
+    length: int | None = None
+
+
+Step: TypeAlias = Ok | Status | Delay | Reset | Malformed | StreamDrop | StreamError | Raw
 
 
 def _header_pairs(headers: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
@@ -198,6 +217,19 @@ def status(code: int, headers: Mapping[str, str] | None = None,
         raw = _dumps(body)
     return Status(code=code, headers=_header_pairs(headers), body=raw, message=message,
                   content_type=content_type)
+
+
+def raw(code: int = 200, body: bytes = b"", *, headers: Mapping[str, str] | None = None,
+        content_type: str | None = _JSON, repeat: int | None = 1,
+        framing: Literal["length", "chunked", "close"] = "length",
+        length: int | None = None) -> Raw:
+    """An exact reply (see ``Raw``): e.g. ``raw(200, b"x" * 65536, repeat=None,
+    framing="chunked")`` is an endless body, ``raw(500, b"[" * 600 + b"]" * 600)`` a deeply
+    nested error."""
+    if repeat is None and framing == "length":
+        raise ValueError("an endless body needs framing `chunked` or `close`")
+    return Raw(code=code, body=body, headers=_header_pairs(headers), content_type=content_type,
+               repeat=repeat, framing=framing, length=length)
 
 
 def delay(seconds: float, then: Step | None = None) -> Delay:
@@ -741,6 +773,9 @@ class FakeProvider:
         if isinstance(step, Reset):
             self._abort(writer, rst=step.rst)
             return False
+        if isinstance(step, Raw):
+            await self._raw(step, writer)
+            return False
         if isinstance(step, Status):
             body = (step.body if step.body is not None
                     else _dumps(_error_obj(ex.dialect, step.code, step.message)))
@@ -780,6 +815,31 @@ class FakeProvider:
             raise TypeError(f"not a script step: {step!r}")
         await writer.drain()
         return keep
+
+    async def _raw(self, step: Raw, writer: asyncio.StreamWriter) -> None:
+        lines = [f"HTTP/1.1 {step.code} {_reason(step.code)}", "Connection: close"]
+        if step.content_type is not None:
+            lines.append(f"Content-Type: {step.content_type}")
+        if step.framing == "length":
+            size = len(step.body) * (step.repeat or 0)
+            lines.append(f"Content-Length: {step.length if step.length is not None else size}")
+        elif step.framing == "chunked":
+            lines.append("Transfer-Encoding: chunked")
+        lines.extend(f"{k}: {v}" for k, v in step.headers)
+        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        piece = (_chunk_frame(step.body) if step.framing == "chunked" and step.body
+                 else step.body)
+        sent = 0
+        while piece and (step.repeat is None or sent < step.repeat):
+            writer.write(piece)
+            await writer.drain()  # raises once the client has gone away
+            if writer.transport.is_closing():
+                return
+            sent += 1
+        if step.framing == "chunked":
+            writer.write(b"0\r\n\r\n")
+        await self._flush(writer)
+        writer.close()
 
     def _head_bytes(self, code: int, length: int, ex: _Exchange) -> bytes:
         return (f"HTTP/1.1 {code} {_reason(code)}\r\nContent-Type: {_JSON}\r\n"

@@ -13,7 +13,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import os
-import tomllib
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -40,6 +39,7 @@ from router.catalog.importers._common import (
 from router.catalog.importers._names import PROVIDER_RE, Route, is_free, offering_id, route_key
 from router.catalog.importers.litellm import CAPABILITY_FLAGS, NOT_CHAT_MODEL_RE, PRICE_FIELDS
 from router.catalog.offerings import MAX_CATALOG_BYTES
+from router.common import jsonio
 from router.common.problems import CatalogError, Problem
 
 # Offering provider -> models.dev provider directories (same service, same model ids).
@@ -120,11 +120,14 @@ class ModelsDev:
     def parse(self, rel: str, ptr: str = "") -> JsonObj:
         """One file parsed (a fresh copy; the parse is cached)."""
         if rel not in self._parsed:
-            try:
-                self._parsed[rel] = tomllib.loads(self.files[rel].decode("utf-8"))
-            except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            try:  # strict and bounded: deep nesting or huge numbers are refused, not a crash
+                text = self.files[rel].decode("utf-8")
+                self._parsed[rel] = jsonio.loads_toml(text, f"`{rel}`", max_depth=32)
+            except UnicodeDecodeError:
                 raise CatalogError([problem("import.invalid_toml", ptr,
-                                            f"`{rel}` is not valid TOML: {exc}")]) from None
+                                            f"`{rel}` is not UTF-8 text")]) from None
+            except jsonio.JsonRefused as exc:
+                raise CatalogError([problem("import.invalid_toml", ptr, exc.message)]) from None
         return copy.deepcopy(self._parsed[rel])
 
     def resolve(self, rel: str, ptr: str = "") -> JsonObj:

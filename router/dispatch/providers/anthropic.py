@@ -4,13 +4,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 
-from router.dispatch.failures import UpstreamFailure, malformed
+from router.dispatch.failures import MAX_ERROR_BODY_CHARS, UpstreamFailure, malformed
 from router.dispatch.providers.anthropic_translate import (
     AnthropicStreamTranslator,
     StreamError,
@@ -19,7 +18,14 @@ from router.dispatch.providers.anthropic_translate import (
     to_anthropic,
 )
 from router.dispatch.providers.base import Endpoint, ProviderCall
-from router.dispatch.providers.http import dumps, list_model_ids, open_stream, post_json, sse_events
+from router.dispatch.providers.http import (
+    dumps,
+    list_model_ids,
+    open_stream,
+    parse_json,
+    post_json,
+    sse_events,
+)
 
 API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096
@@ -93,19 +99,19 @@ class AnthropicMessages:
 async def _translated(resp: httpx.Response, translator: AnthropicStreamTranslator,
                       provider: str) -> AsyncIterator[dict[str, Any]]:
     async for event, data in sse_events(resp, provider):
+        payload = parse_json(data, provider, f"stream event `{event[:40]}`")
+        if not isinstance(payload, dict):
+            raise malformed(provider, f"stream event `{event[:40]}` is not an object")
         try:
-            payload = json.loads(data)
-            if not isinstance(payload, dict):
-                raise ValueError("not an object")
             chunks = translator.feed(event, payload)
-        except (ValueError, RecursionError):
-            raise malformed(provider, f"stream event `{event[:40]}` is not JSON") from None
         except TranslationError as exc:
             raise malformed(provider, f"{exc.message} at {exc.pointer}") from None
         except StreamError as exc:
-            raise UpstreamFailure(_stream_error_kind(exc.type),
-                                  f"{provider}: error event in stream ({exc.type})",
-                                  body={"type": exc.type, "message": exc.message}) from None
+            kind = exc.type[:100]
+            raise UpstreamFailure(_stream_error_kind(kind),
+                                  f"{provider}: error event in stream ({kind})",
+                                  body={"type": kind,
+                                        "message": exc.message[:MAX_ERROR_BODY_CHARS]}) from None
         for chunk in chunks:
             yield chunk
         if event == "message_stop":

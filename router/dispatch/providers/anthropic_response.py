@@ -29,21 +29,28 @@ def _finish_reason(stop_reason: str | None, has_tool_calls: bool) -> str:
 
 
 def _openai_usage(raw: Mapping[str, Any], pointer: str) -> dict[str, Any]:
-    counts = {}
+    """Anthropic usage in OpenAI form. Cache counts the provider did not send are unknown, not
+    zero: `prompt_tokens_details.cached_tokens` is only written when
+    `cache_read_input_tokens` was reported (the prompt total adds the cache counts that were)."""
+    counts: dict[str, int | None] = {}
     for key in USAGE_KEYS:
         value = raw.get(key)
         if value is None and key.startswith("cache_"):
-            value = 0
+            counts[key] = None
+            continue
         counts[key] = want_int(value, f"{pointer}/{key}")
     cached = counts["cache_read_input_tokens"]
-    prompt = counts["input_tokens"] + cached + counts["cache_creation_input_tokens"]
-    completion = counts["output_tokens"]
-    return {
+    prompt = sum(counts[k] or 0 for k in ("input_tokens", "cache_read_input_tokens",
+                                          "cache_creation_input_tokens"))
+    completion = counts["output_tokens"] or 0
+    out: dict[str, Any] = {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
-        "prompt_tokens_details": {"cached_tokens": cached},
     }
+    if cached is not None:
+        out["prompt_tokens_details"] = {"cached_tokens": cached}
+    return out
 
 
 def from_anthropic(resp: Mapping[str, Any], model: str, created: int) -> dict[str, Any]:

@@ -1,5 +1,9 @@
 """The HTTP steps every adapter shares, each mapping transport failures by type (once):
-a JSON POST, opening a streamed POST, reading a stream's server-sent events, a model listing."""
+a JSON POST, opening a streamed POST, reading a stream's server-sent events, a model listing.
+
+Every body is read as a stream and bounded while it arrives (never buffered whole first): a
+JSON answer to `MAX_RESPONSE_BYTES`, an error answer to `MAX_ERROR_READ_BYTES`, a stream to
+`MAX_RESPONSE_BYTES` in all and `MAX_EVENT_CHARS` per event or line."""
 
 from __future__ import annotations
 
@@ -10,14 +14,36 @@ from typing import Any
 
 import httpx
 
-from router.dispatch.failures import UpstreamFailure, from_exception, from_status, malformed
-from router.dispatch.providers.sse import SSEEvent, SSEParser
+from router.dispatch.failures import (
+    UpstreamFailure,
+    from_exception,
+    from_status,
+    malformed,
+    no_json_constant,
+    too_deep,
+)
+from router.dispatch.providers.sse import SSEEvent, SSEEventTooLarge, SSEParser
 
-MAX_RESPONSE_BYTES = 32 * 1024 * 1024
+MAX_RESPONSE_BYTES = 32 * 1024 * 1024  # a whole JSON answer, or a whole stream
+MAX_ERROR_READ_BYTES = 64 * 1024  # of an error answer (its first 16 KiB are kept)
+MAX_EVENT_CHARS = 1024 * 1024  # one server-sent event (or one line of the stream)
+MAX_JSON_DEPTH = 64  # nesting of a provider's JSON answer or stream event
 
 
 def dumps(body: dict[str, Any]) -> bytes:
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def parse_json(data: str | bytes | bytearray, provider: str, what: str) -> Any:
+    """A provider's JSON, refused as malformed when it is not strict JSON (NaN, Infinity) or
+    nests deeper than `MAX_JSON_DEPTH`."""
+    try:
+        value = json.loads(data, parse_constant=no_json_constant)
+    except (ValueError, RecursionError):
+        raise malformed(provider, f"{what} is not JSON") from None
+    if too_deep(value, MAX_JSON_DEPTH):
+        raise malformed(provider, f"{what} nests deeper than {MAX_JSON_DEPTH} levels")
+    return value
 
 
 async def post_json(client: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str],
@@ -34,35 +60,55 @@ async def get_json(client: httpx.AsyncClient, url: str, headers: dict[str, str],
     return await _send_json(client, request, provider, now)
 
 
+async def read_upto(resp: httpx.Response, limit: int) -> tuple[bytearray, bool]:
+    """At most `limit` bytes of a streamed body (decoded), and whether that was all of it.
+    Reading stops as soon as the limit is passed, so a huge or endless body never sits in
+    memory; a declared `Content-Length` over the limit is not read at all."""
+    declared = resp.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and int(declared[:20]) > limit:
+        return bytearray(), False
+    buf = bytearray()
+    async for chunk in resp.aiter_bytes():
+        room = limit - len(buf)
+        if len(chunk) > room:
+            buf += chunk[:room]
+            return buf, False
+        buf += chunk
+    return buf, True
+
+
 async def _send_json(client: httpx.AsyncClient, request: httpx.Request, provider: str,
                      now: dt.datetime) -> Any:
     failure: UpstreamFailure | None = None
     try:
-        resp = await client.send(request)
-        content = resp.content
+        resp = await client.send(request, stream=True)
     except (httpx.HTTPError, OSError) as exc:
         failure = from_exception(exc, provider)
     if failure is not None:
         raise failure
-    return _json_answer(resp.status_code, resp.headers, content, provider, now)
-
-
-def _json_answer(status: int, headers: httpx.Headers, content: bytes, provider: str,
-                 now: dt.datetime) -> Any:
-    if status >= 300:
-        raise from_status(status, headers, content, provider, now)
-    if len(content) > MAX_RESPONSE_BYTES:
-        raise malformed(provider, f"body over {MAX_RESPONSE_BYTES} bytes")
+    if resp.status_code >= 300:
+        raise from_status(resp.status_code, resp.headers, await error_content(resp), provider,
+                          now)
+    whole = True
+    content = bytearray()
     try:
-        return json.loads(content)
-    except (ValueError, RecursionError):
-        raise malformed(provider, "body is not JSON") from None
+        content, whole = await read_upto(resp, MAX_RESPONSE_BYTES)
+    except (httpx.HTTPError, OSError) as exc:
+        failure = from_exception(exc, provider)
+    finally:
+        await resp.aclose()
+    if failure is not None:
+        raise failure
+    if not whole:
+        raise malformed(provider, f"body over {MAX_RESPONSE_BYTES} bytes")
+    return parse_json(content, provider, "body")
 
 
 async def open_stream(client: httpx.AsyncClient, url: str, body: bytes,
                       headers: dict[str, str], timeout_s: float, provider: str,
                       now: dt.datetime) -> httpx.Response:
-    """Send a streamed POST; a non-2xx answer is read and raised as a failure."""
+    """Send a streamed POST; a non-2xx answer is read (its first `MAX_ERROR_READ_BYTES`) and
+    raised as a failure."""
     request = client.build_request("POST", url, content=body, headers=headers, timeout=timeout_s)
     failure: UpstreamFailure | None = None
     try:
@@ -73,38 +119,52 @@ async def open_stream(client: httpx.AsyncClient, url: str, body: bytes,
         raise failure
     if resp.status_code < 300:
         return resp
-    content = b""
+    raise from_status(resp.status_code, resp.headers, await error_content(resp), provider, now)
+
+
+async def error_content(resp: httpx.Response) -> bytes:
+    """The first `MAX_ERROR_READ_BYTES` of an error answer, then the response is closed. The
+    answer is classified by its status, so a body that breaks off (or cannot be decoded) only
+    loses the rest of the body."""
+    buf = bytearray()
     try:
-        content = await resp.aread()
-    except (httpx.HTTPError, OSError) as exc:
-        failure = from_exception(exc, provider)
+        async for chunk in resp.aiter_bytes():
+            buf += chunk[:MAX_ERROR_READ_BYTES - len(buf)]
+            if len(buf) >= MAX_ERROR_READ_BYTES:
+                break
+    except (httpx.HTTPError, OSError):
+        pass
     finally:
         await resp.aclose()
-    if failure is not None:
-        raise failure
-    raise from_status(resp.status_code, resp.headers, content, provider, now)
+    return bytes(buf)
 
 
 async def sse_events(resp: httpx.Response, provider: str) -> AsyncIterator[SSEEvent]:
-    """The server-sent events of a streamed answer, bounded in size; transport failures
-    mid-stream are raised as `UpstreamFailure`."""
-    parser = SSEParser()
+    """The server-sent events of a streamed answer, bounded in size (the whole stream, one
+    event, one line); transport failures mid-stream are raised as `UpstreamFailure`."""
+    parser = SSEParser(max_event_chars=MAX_EVENT_CHARS)
     received = 0
-    text_iter = resp.aiter_text()
+    chunks = resp.aiter_bytes()
     while True:
         failure: UpstreamFailure | None = None
         try:
-            text = await anext(text_iter)
+            data = await anext(chunks)
         except StopAsyncIteration:
             return
         except (httpx.HTTPError, OSError) as exc:
             failure = from_exception(exc, provider)
         if failure is not None:
             raise failure
-        received += len(text)
+        received += len(data)
         if received > MAX_RESPONSE_BYTES:
             raise malformed(provider, f"stream over {MAX_RESPONSE_BYTES} bytes")
-        for event in parser.feed(text):
+        try:
+            events = parser.feed_bytes(data)
+        except SSEEventTooLarge:
+            failure = malformed(provider, f"stream event over {MAX_EVENT_CHARS} characters")
+        if failure is not None:
+            raise failure
+        for event in events:
             yield event
 
 

@@ -8,15 +8,21 @@ the usage chunk (`stream_options.include_usage`) so the call can be priced.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 
-from router.dispatch.failures import UpstreamFailure, malformed
+from router.dispatch.failures import UpstreamFailure, bounded, malformed
 from router.dispatch.providers.base import Endpoint, ProviderCall
-from router.dispatch.providers.http import dumps, list_model_ids, open_stream, post_json, sse_events
+from router.dispatch.providers.http import (
+    dumps,
+    list_model_ids,
+    open_stream,
+    parse_json,
+    post_json,
+    sse_events,
+)
 
 
 def _headers(endpoint: Endpoint) -> dict[str, str]:
@@ -77,15 +83,12 @@ async def _chunks(resp: httpx.Response, provider: str) -> AsyncIterator[dict[str
     async for _event, data in sse_events(resp, provider):
         if data.strip() == "[DONE]":
             return
-        try:
-            chunk = json.loads(data)
-        except (ValueError, RecursionError):
-            raise malformed(provider, "stream event is not JSON") from None
+        chunk = parse_json(data, provider, "stream event")
         if not isinstance(chunk, dict):
             raise malformed(provider, "stream event is not an object")
         if "error" in chunk:
             raise UpstreamFailure("error", f"{provider}: error event in stream",
-                                  body=chunk["error"])
+                                  body=bounded(chunk["error"]))
         choices = chunk.get("choices")
         if isinstance(choices, list) and any(
             isinstance(c, dict) and c.get("finish_reason") for c in choices

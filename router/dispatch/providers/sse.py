@@ -12,7 +12,9 @@ ending in `data: [DONE]`):
 - `id:` sets `last_event_id` (unless it holds NUL), `retry:` with ASCII digits sets `retry`;
   other fields are ignored; a byte-order mark at the very start is dropped;
 - text after the last line ending is held until more arrives; at the end of the stream an
-  unterminated event is never dispatched (see `pending`).
+  unterminated event is never dispatched (see `pending`);
+- with `max_event_chars`, a line or an event's data longer than that raises
+  `SSEEventTooLarge` as soon as it is seen (so an endless line is never held whole).
 
 `feed` takes decoded text (e.g. `httpx.Response.aiter_text()`); `feed_bytes` decodes UTF-8
 incrementally, so a multi-byte character split across chunks is not damaged.
@@ -25,7 +27,7 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 
-__all__ = ["DONE", "SSEEvent", "SSEParser", "encode_sse", "iter_sse"]
+__all__ = ["DONE", "SSEEvent", "SSEEventTooLarge", "SSEParser", "encode_sse", "iter_sse"]
 
 DONE = "[DONE]"  # the data of OpenAI's last stream event
 
@@ -40,11 +42,18 @@ class SSEEvent(NamedTuple):
     data: str
 
 
+class SSEEventTooLarge(ValueError):
+    """A line or an event's data grew past the parser's `max_event_chars`."""
+
+
 class SSEParser:
     """Incremental event-stream parser: feed text in arbitrary pieces, get whole events back."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_event_chars: int | None = None) -> None:
+        self.max_event_chars = max_event_chars
         self._partial: list[str] = []  # pieces of the current, unterminated line
+        self._partial_chars = 0
+        self._data_chars = 0
         self._skip_lf = False  # the previous piece ended in CR: a leading LF ends no line
         self._started = False  # past the first character (for the byte-order mark)
         self._event = ""
@@ -76,12 +85,21 @@ class SSEParser:
             self._partial.append(text[start : match.start()])
             line = "".join(self._partial)
             self._partial.clear()
+            self._partial_chars = 0
+            self._check(len(line))
             self._line(line, events)
             start = match.end()
         if start < len(text):
             self._partial.append(text[start:])
+            self._partial_chars += len(text) - start
+            self._check(self._partial_chars)
         self._skip_lf = text.endswith("\r")
         return events
+
+    def _check(self, chars: int) -> None:
+        if self.max_event_chars is not None and chars > self.max_event_chars:
+            raise SSEEventTooLarge(f"an event-stream line or event over {self.max_event_chars} "
+                                   f"characters")
 
     def feed_bytes(self, data: bytes) -> list[SSEEvent]:
         """Like `feed`, for raw UTF-8 bytes (invalid sequences become U+FFFD)."""
@@ -92,6 +110,7 @@ class SSEParser:
             if self._data:
                 events.append(SSEEvent(self._event or "message", "\n".join(self._data)))
             self._data = []
+            self._data_chars = 0
             self._event = ""
             return
         if line.startswith(":"):
@@ -102,6 +121,8 @@ class SSEParser:
         if field == "event":
             self._event = value
         elif field == "data":
+            self._data_chars += len(value) + 1
+            self._check(self._data_chars)
             self._data.append(value)
         elif field == "id":
             if "\0" not in value:
