@@ -25,6 +25,7 @@ from typing import Any
 from router.dispatch.dispatcher import DispatchSettings
 from router.dispatch.pool import DEFAULT_SHARDS
 from router.live.health import BreakerSettings
+from router.records.location import Records, RecordsSetting
 
 Clock = Callable[[], dt.datetime]
 
@@ -46,6 +47,11 @@ class RouterConfig:
     trust_env: bool = False  # True: honour HTTP(S)_PROXY / NO_PROXY from the process env
     derive_in_processes: bool = True  # False: derive on one thread of this process
     derive_timeout_s: float = 60.0  # per derivation in a worker process; then stopped
+    # Where decisions are recorded (docs/records.md): a SQLite file, None for no recording,
+    # or the environment's choice (`UNHARDCODED_RECORDS`, else the user's data directory).
+    # Not hashed: where records go does not change a decision.
+    records: RecordsSetting = field(default=Records.FROM_ENVIRONMENT, compare=False)
+    store_content: bool = field(default=False, compare=False)  # also store message content
     # Injected seams (not hashed). `environ`: keys and `<PROVIDER>_BASE_URL`; None reads a
     # snapshot of `os.environ` when the router is made.
     environ: Mapping[str, str] | None = field(default=None, compare=False, repr=False)

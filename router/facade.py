@@ -55,6 +55,7 @@ from router.live.health import HealthTracker
 from router.live.state import LiveState, with_disabled
 from router.policy.memo import AdmittedPolicies, PolicyInput
 from router.policy.terms import Policy
+from router.records import Pending, RecordWriter, recorder
 from router.request.features import Request, RequestFeatures, features_of, parse_request
 
 
@@ -75,6 +76,9 @@ class RouteResult:
     def record(self, proofs: bool = True) -> dict[str, Any]:
         return to_record(self.decision, self.trace_id, full_proofs=proofs,
                          config_hash=self.config_hash)
+
+
+NOTHING_ADMISSIBLE = Outcome(stopped_because="nothing passed the filters")
 
 
 def as_features(request: Mapping[str, Any] | RequestFeatures) -> RequestFeatures:
@@ -105,6 +109,7 @@ class Router:
                                      settings=config.dispatch)
         self.clients = ClientPools(config.max_connections, config.pool_shards, config.trust_env)
         self.loop = LoopThread()
+        self.records: RecordWriter | None = recorder(config.records, self.environ)
 
     # -- context manager ----------------------------------------------------------------------
 
@@ -144,14 +149,30 @@ class Router:
         return self.deciders.decider(self.policies.admit(policy), catalog or self.catalog)
 
     def route(self, policy: PolicyInput, request: Mapping[str, Any] | RequestFeatures,
-              live: LiveState | None = None) -> RouteResult:
-        """A dry-run decision (no provider is called). Offerings disabled by an overlay are
-        `disabled` whether or not live state is given."""
+              live: LiveState | None = None, *, policy_name: str | None = None
+              ) -> RouteResult:
+        """A dry-run decision (no provider is called), recorded. Offerings disabled by an
+        overlay are `disabled` whether or not live state is given."""
         catalog = self.catalog
-        features = as_features(request)
+        if isinstance(request, RequestFeatures):
+            features, messages = request, None
+        else:
+            parsed = parse_request(request)
+            features, messages = parsed.features, parsed.body.get("messages")
         state = with_disabled(live or LiveState.not_consulted(), catalog)
         decision = self.decider(policy, catalog).decide(features, state, self.config.clock())
-        return RouteResult(decision, self.config.trace_ids(), self.config.hash)
+        result = RouteResult(decision, self.config.trace_ids(), self.config.hash)
+        self._record(decision, result.trace_id, None, "routed", policy_name, messages)
+        return result
+
+    def _record(self, decision: Decision, trace_id: str, outcome: Outcome | None, label: str,
+                policy_name: str | None, messages: Any) -> None:
+        """Queue the decision for the records writer (docs/records.md); costs ~1 µs here."""
+        if self.records is not None:
+            self.records.submit(Pending(
+                decision, trace_id, self.config.hash,
+                outcome.to_json() if outcome is not None else None, label, policy_name,
+                messages, self.config.store_content))
 
     def explain(self, policy: PolicyInput, offering: str,
                 request: Mapping[str, Any] | RequestFeatures | None = None,
@@ -210,53 +231,70 @@ class Router:
 
     # -- dispatch -----------------------------------------------------------------------------
 
-    async def _decide_for_call(self, policy: PolicyInput, parsed: Request
-                               ) -> tuple[Decision, str]:
+    async def _decide_for_call(self, policy: PolicyInput, parsed: Request,
+                               policy_name: str | None) -> tuple[Decision, str]:
         catalog = self.catalog
         decider = await self.deciders.decider_async(self.policies.admit(policy), catalog)
         decision = decider.decide(parsed.features, self.live(catalog), self.config.clock())
         trace_id = self.config.trace_ids()
         if decision.selected is None:
-            raise no_admissible(decision, trace_id, self.config.hash)
+            refused = no_admissible(decision, trace_id, self.config.hash)
+            self._record(decision, trace_id, NOTHING_ADMISSIBLE, "no_admissible", policy_name,
+                         parsed.body.get("messages"))
+            raise refused
         return decision, trace_id
 
-    async def complete(self, policy: PolicyInput, request: Mapping[str, Any]) -> Completion:
+    async def complete(self, policy: PolicyInput, request: Mapping[str, Any], *,
+                       policy_name: str | None = None) -> Completion:
         """Decide, call the winner, fail over along the cascade, account for every attempt.
 
         Raises `RequestError`/`PolicyError` for bad input (a `"stream": true` request goes to
         `stream`), `NoAdmissibleOffering` when nothing passes the filters, `ProviderRejected`
         for a provider's 4xx, `CascadeExhausted` otherwise."""
         parsed = _parsed(request, stream=False)
-        decision, trace_id = await self._decide_for_call(policy, parsed)
+        decision, trace_id = await self._decide_for_call(policy, parsed, policy_name)
         outcome = await self.dispatcher.complete(self.clients.client(), decision, parsed)
-        if not outcome.ok or outcome.response is None:
+        ok = outcome.ok and outcome.response is not None
+        self._record(decision, trace_id, outcome, "ok" if ok else "failed", policy_name,
+                     parsed.body.get("messages"))
+        if not ok or outcome.response is None:
             raise failed(decision, trace_id, outcome, self.config.hash)
         return Completion(outcome.response, decision, outcome, trace_id, self.config.hash)
 
-    async def stream(self, policy: PolicyInput, request: Mapping[str, Any]) -> CompletionStream:
+    async def stream(self, policy: PolicyInput, request: Mapping[str, Any], *,
+                     policy_name: str | None = None) -> CompletionStream:
         """`complete` for a streamed answer (`"stream": true` is implied): fails over until the
         first chunk arrives, then returns the stream. Raises as `complete` does."""
         parsed = _parsed({**request, "stream": True} if isinstance(request, Mapping)
                          else request, stream=True)
-        decision, trace_id = await self._decide_for_call(policy, parsed)
+        decision, trace_id = await self._decide_for_call(policy, parsed, policy_name)
         outcome = Outcome()
         chunks = self.dispatcher.stream(self.clients.client(), decision, parsed, outcome)
         stream = CompletionStream(chunks, decision, outcome, trace_id, self.config.hash)
         first = await _first(stream)
+        messages = parsed.body.get("messages")
         if first is None:
+            self._record(decision, trace_id, outcome, "failed", policy_name, messages)
             raise failed(decision, trace_id, outcome, self.config.hash)
+
+        def ended() -> None:  # recorded once the stream has ended (or was closed early)
+            self._record(decision, trace_id, outcome, "ok" if outcome.ok else "failed",
+                         policy_name, messages)
+
         return CompletionStream(_prepend(first, stream), decision, outcome, trace_id,
-                                self.config.hash)
+                                self.config.hash, on_end=ended)
 
-    def complete_sync(self, policy: PolicyInput, request: Mapping[str, Any]) -> Completion:
+    def complete_sync(self, policy: PolicyInput, request: Mapping[str, Any], *,
+                      policy_name: str | None = None) -> Completion:
         """`complete` for synchronous code, run on the router's own event-loop thread."""
-        return self.loop.submit(self.complete(policy, request)).result()
+        return self.loop.submit(self.complete(policy, request,
+                                              policy_name=policy_name)).result()
 
-    def stream_sync(self, policy: PolicyInput, request: Mapping[str, Any]
-                    ) -> SyncCompletionStream:
+    def stream_sync(self, policy: PolicyInput, request: Mapping[str, Any], *,
+                    policy_name: str | None = None) -> SyncCompletionStream:
         """`stream` for synchronous code: iterate it for the chunks."""
-        return SyncCompletionStream(self.loop.submit(self.stream(policy, request)).result(),
-                                    self.loop.submit)
+        started = self.stream(policy, request, policy_name=policy_name)
+        return SyncCompletionStream(self.loop.submit(started).result(), self.loop.submit)
 
     # -- closing ------------------------------------------------------------------------------
 
@@ -266,10 +304,12 @@ class Router:
 
     def close(self) -> None:
         """Stop watching, close the event-loop thread (its clients, pending tasks and async
-        generators first) and the derivation cache."""
+        generators first) and the derivation cache; write every queued record."""
         self.catalogs.stop()
         self.loop.close(self.clients.aclose())
         self.deciders.close()
+        if self.records is not None:
+            self.records.close()  # flushes every decision queued so far
 
 
 def _parsed(request: Mapping[str, Any], stream: bool) -> Request:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -57,3 +58,17 @@ def router(fakes: tuple[FakeProvider, FakeProvider], clock: Clock) -> Iterator[R
     r = make_router(environ(fakes[0].base_url, fakes[1].base_url), clock)
     yield r
     r.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _records_in_a_temp_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Routers made with the process environment (and CLI subprocesses) record into a
+    throwaway store, never into the user's data directory."""
+    old = os.environ.get("UNHARDCODED_RECORDS")
+    os.environ["UNHARDCODED_RECORDS"] = str(tmp_path_factory.mktemp("records")
+                                            / "records.sqlite3")
+    yield
+    if old is None:
+        os.environ.pop("UNHARDCODED_RECORDS", None)
+    else:
+        os.environ["UNHARDCODED_RECORDS"] = old

@@ -7,8 +7,11 @@
   unhardcoded catalog list|show ID|stats|export [--catalog C.json] [--overlay O.toml ...]
   unhardcoded catalog import --from litellm|openrouter|models.dev SOURCE -o OUT.json
   unhardcoded catalog discover [--provider P ...] [--json]          (asks providers)
+  unhardcoded trace list|show ID|export|verify|prune [--records PATH]  (stored decisions)
+  unhardcoded replay ID | --all [--since T]          (re-decide stored decisions)
 
-Exit status: 0 success; 2 refused input (every problem printed); 3 no admissible offering;
+Exit status: 0 success; 1 `trace verify` / `replay` found a problem; 2 refused input (every
+problem printed); 3 no admissible offering;
 4 dispatch failed (every hop failed, or a provider refused the request); 5 the derivation
 failed (its worker could not start or died twice, or it ran past its time limit).
 """
@@ -63,10 +66,35 @@ def _catalog(args: argparse.Namespace) -> Any:
     return apply_overlays(base, load_overlays(overlays)) if overlays else base
 
 
+def _config(args: argparse.Namespace) -> Any:
+    """Settings from the command line: where decisions are recorded."""
+    from router.config import RouterConfig
+
+    if getattr(args, "no_record", False):
+        return RouterConfig(records=None)
+    if getattr(args, "records", None):
+        return RouterConfig(records=args.records)
+    return RouterConfig()
+
+
 def _router(args: argparse.Namespace) -> Any:
     from router.facade import Router
 
-    return Router(_catalog(args))
+    return Router(_catalog(args), config=_config(args))
+
+
+def _policy_name(path: str) -> str:
+    """A policy's name in the records: its file name without `.json` / `.policy.json`."""
+    name = Path(path).name
+    for suffix in (".json", ".policy"):
+        name = name.removesuffix(suffix)
+    return name or path
+
+
+def _recorded(router: Any, trace_id: str) -> None:
+    if router.records is not None:
+        print(f"recorded as trace {trace_id} in {router.records.store.where} "
+              f"(`unhardcoded trace show {trace_id}`)", file=sys.stderr)
 
 
 def _live(args: argparse.Namespace, router: Any) -> Any:
@@ -80,17 +108,23 @@ def cmd_route(args: argparse.Namespace) -> int:
     from router.cli.render import decision_table
 
     router = _router(args)
-    policy = _policy_text(args.policy)
-    request = _read_json(args.request, "request")
-    result = router.route(policy, request, _live(args, router))
-    if args.json:
-        print(json.dumps(result.record(), indent=1, ensure_ascii=False))
-    else:
-        label = args.catalog or "embedded"
-        if args.overlay:
-            label += f" + {len(args.overlay)} overlay" + ("s" if len(args.overlay) > 1 else "")
-        sys.stdout.write(decision_table(result, label, args.max_rows))
-    return 0 if result.selected else 3
+    try:
+        policy = _policy_text(args.policy)
+        request = _read_json(args.request, "request")
+        result = router.route(policy, request, _live(args, router),
+                              policy_name=_policy_name(args.policy))
+        if args.json:
+            print(json.dumps(result.record(), indent=1, ensure_ascii=False))
+        else:
+            label = args.catalog or "embedded"
+            if args.overlay:
+                label += f" + {len(args.overlay)} overlay" + (
+                    "s" if len(args.overlay) > 1 else "")
+            sys.stdout.write(decision_table(result, label, args.max_rows))
+        _recorded(router, result.trace_id)
+        return 0 if result.selected else 3
+    finally:
+        router.close()
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
@@ -129,7 +163,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 def _dispatch_router(args: argparse.Namespace) -> Any:
     from router.facade import Router
 
-    return Router(args.catalog, overlays=args.overlay or ())
+    return Router(args.catalog, overlays=args.overlay or (), config=_config(args))
 
 
 def cmd_complete(args: argparse.Namespace) -> int:
@@ -140,8 +174,9 @@ def cmd_complete(args: argparse.Namespace) -> int:
     request = _read_json(args.request, "request")
     try:
         streamed = isinstance(request, dict) and request.get("stream") is True
-        result = (router.stream_sync(policy, request) if streamed
-                  else router.complete_sync(policy, request))
+        name = _policy_name(args.policy)
+        result = (router.stream_sync(policy, request, policy_name=name) if streamed
+                  else router.complete_sync(policy, request, policy_name=name))
         if streamed:
             chunks = []
             for chunk in result:
@@ -163,6 +198,9 @@ def cmd_complete(args: argparse.Namespace) -> int:
                              ensure_ascii=False))
         else:
             _print_dispatch_summary(record)
+        if streamed:
+            result.close()  # the stream has ended: its record is queued
+        _recorded(router, record["trace_id"])
         return 0 if record["outcome"] == "ok" else 4
     except NoAdmissibleOffering as exc:
         _print_dispatch_error(exc, args.json)
@@ -365,6 +403,12 @@ def parser() -> argparse.ArgumentParser:
                         help="operator overlay (JSON or TOML) applied to the catalog; "
                              "repeat to apply several, in order")
 
+    def record_opts(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--records", metavar="PATH",
+                        help="record decisions in this SQLite file (default: "
+                             "UNHARDCODED_RECORDS, else the user's data directory)")
+        sp.add_argument("--no-record", action="store_true", help="do not record decisions")
+
     r = sub.add_parser("route", help="decide (dry run) and print the decision")
     r.add_argument("--policy", required=True)
     r.add_argument("--request", required=True)
@@ -372,6 +416,7 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--json", action="store_true", help="print the decision record")
     r.add_argument("--live", action="store_true", help="consult keys in the environment")
     r.add_argument("--max-rows", type=_count, default=None, help="limit table rows per section")
+    record_opts(r)
     r.set_defaults(fn=cmd_route)
 
     e = sub.add_parser("explain", help="why an offering was rejected, admitted or outranked")
@@ -390,6 +435,7 @@ def parser() -> argparse.ArgumentParser:
     cp.add_argument("--request", required=True, help="an OpenAI chat-completions body (JSON)")
     catalog_opt(cp)
     cp.add_argument("--json", action="store_true", help="print the response and the record")
+    record_opts(cp)
     cp.set_defaults(fn=cmd_complete)
 
     pol = sub.add_parser("policy", help="policy tools")
@@ -436,6 +482,10 @@ def parser() -> argparse.ArgumentParser:
     catalog_opt(ex)
     ex.add_argument("-o", "--output", default="-", help="file to write (default: stdout)")
     ex.set_defaults(fn=cmd_catalog_export)
+
+    from router.cli.trace import add_parsers
+
+    add_parsers(sub, _count)
     return p
 
 

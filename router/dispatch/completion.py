@@ -114,13 +114,15 @@ class CompletionStream:
     iteration has ended."""
 
     def __init__(self, chunks: AsyncIterator[dict[str, Any]], decision: Decision,
-                 outcome: Outcome, trace_id: str, config_hash: str = "") -> None:
+                 outcome: Outcome, trace_id: str, config_hash: str = "",
+                 on_end: Callable[[], None] | None = None) -> None:
         self._chunks = chunks
         self.config_hash = config_hash
         self.decision = decision
         self.outcome = outcome
         self.trace_id = trace_id
         self.finished = False
+        self._on_end = on_end
 
     def __aiter__(self) -> CompletionStream:
         return self
@@ -129,14 +131,21 @@ class CompletionStream:
         try:
             return await anext(self._chunks)
         except StopAsyncIteration:
-            self.finished = True
+            self._finish()
             raise
 
     async def aclose(self) -> None:
         aclose = getattr(self._chunks, "aclose", None)
         if aclose is not None:
             await aclose()
+        self._finish()
+
+    def _finish(self) -> None:
+        """The stream ended (or was closed): the outcome is final; `on_end` runs once."""
         self.finished = True
+        on_end, self._on_end = self._on_end, None
+        if on_end is not None:
+            on_end()
 
     @property
     def served_by(self) -> str | None:

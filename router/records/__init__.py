@@ -3,7 +3,14 @@ recording off the request path, the full record rebuilt on read, replay and tamp
 """
 
 from router.records.chain import KEY_VARIABLE, Finding, verify
-from router.records.location import RECORDS_VARIABLE, default_location, open_store
+from router.records.location import (
+    RECORDS_VARIABLE,
+    Records,
+    RecordsSetting,
+    default_location,
+    open_store,
+    recorder,
+)
 from router.records.rebuild import Replayed, Replayer
 from router.records.row import Pending
 from router.records.sqlite import SqliteStore
@@ -12,6 +19,7 @@ from router.records.writer import RecordWriter, WriterSettings
 
 __all__ = [
     "KEY_VARIABLE", "RECORDS_VARIABLE", "Finding", "Pending", "PruneReport", "Query",
-    "RecordStore", "RecordWriter", "RecordsError", "Replayed", "Replayer", "SqliteStore",
-    "StoredRecord", "WriterSettings", "default_location", "open_store", "verify",
+    "RecordStore", "RecordWriter", "Records", "RecordsError", "RecordsSetting", "Replayed",
+    "Replayer", "SqliteStore", "StoredRecord", "WriterSettings", "default_location",
+    "open_store", "recorder", "verify",
 ]

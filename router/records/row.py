@@ -37,7 +37,8 @@ class Pending:
     dispatch: dict[str, Any] | None = None  # `Outcome.to_json()` when a call was made
     outcome: str = "routed"  # routed | ok | failed | no_admissible
     policy_name: str | None = None
-    content: dict[str, Any] | None = None  # {"sha256": …, "messages": … if stored}
+    messages: Any = None  # the request's messages: digested by the writer, stored if asked
+    store_content: bool = False
 
 
 @dataclass
@@ -132,6 +133,15 @@ def catalog_object(catalog: Catalog) -> dict[str, Any]:
     return {"catalog": catalog.to_json(), "disabled": sorted(catalog.disabled)}
 
 
+def content_of(messages: Any, store: bool) -> dict[str, Any]:
+    """The message content as a record holds it: its SHA-256 over canonical JSON, and the
+    messages themselves only when storing content was asked for."""
+    out: dict[str, Any] = {"sha256": digest(messages)}
+    if store:
+        out["messages"] = messages
+    return out
+
+
 def build_row(p: Pending, snapshots: Snapshots) -> Row:
     """The row and the objects it references (all of them; the store skips known ones)."""
     decision = p.decision
@@ -170,8 +180,8 @@ def build_row(p: Pending, snapshots: Snapshots) -> Row:
     }
     if p.policy_name is not None:
         body["policy_name"] = p.policy_name
-    if p.content is not None:
-        body["content"] = p.content
+    if p.messages is not None:
+        body["content"] = content_of(p.messages, p.store_content)
     served_by = p.dispatch.get("served_by") if p.dispatch else None
     return Row(trace_id=p.trace_id, at=utc_text(ctx.at), policy_hash=d.policy.hash,
                policy_name=p.policy_name, catalog_version=d.catalog.version,

@@ -1,0 +1,168 @@
+"""Decision records on the README example (support-ticket policy, embedded catalog):
+`decide`, the request path's cost of recording, the writer's cost and stored size per
+decision, write throughput with 1 and 8 writers, replay speed over 10,000 stored decisions.
+
+Run: python -m pytest benchmarks/test_records.py --benchmark-only -s
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from router.decide.decider import Decider
+from router.live.state import LiveState
+from router.policy.admit import admit
+from router.records import Pending, Query, Replayer, SqliteStore
+from router.records.row import Snapshots, build_row
+from router.records.store import ChainWriter
+from router.records.writer import RecordWriter
+from router.request.features import features_of
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+AT = dt.datetime(2026, 12, 2, tzinfo=dt.UTC)
+
+
+@pytest.fixture(scope="module")
+def readme() -> tuple[Decider, Any]:
+    from router.catalog.offerings import default_catalog
+    from router.engine.derive import derive
+
+    policy = admit(json.loads((EXAMPLES / "support-tickets.policy.json").read_text()))
+    request = json.loads((EXAMPLES / "support-ticket.request.json").read_text())
+    return Decider(derive(policy, default_catalog())), features_of(request)
+
+
+def _percentiles(benchmark: Any, samples: list[int]) -> None:
+    samples.sort()
+    benchmark.extra_info["p50_us"] = round(samples[len(samples) // 2] / 1000, 2)
+    benchmark.extra_info["p99_us"] = round(samples[int(len(samples) * 0.99)] / 1000, 2)
+    print(f"\n{benchmark.name}: p50 {benchmark.extra_info['p50_us']} us, "
+          f"p99 {benchmark.extra_info['p99_us']} us")
+
+
+def test_decide_readme_example(benchmark: Any, readme: tuple[Decider, Any]) -> None:
+    decider, features = readme
+    live = LiveState.not_consulted()
+    decision = benchmark(decider.decide, features, live, AT)
+    assert decision.selected is not None
+    samples = []
+    for _ in range(3000):
+        t0 = time.perf_counter_ns()
+        decider.decide(features, live, AT)
+        samples.append(time.perf_counter_ns() - t0)
+    _percentiles(benchmark, samples)
+
+
+def test_recording_on_the_request_path(benchmark: Any, readme: tuple[Decider, Any],
+                                       tmp_path: Path) -> None:
+    """What `route`/`complete` pay to record: queueing the decision for the writer."""
+    decider, features = readme
+    decision = decider.decide(features, LiveState.not_consulted(), AT)
+    writer = RecordWriter(SqliteStore(tmp_path / "r.sqlite3"))
+    n = iter(range(10**9))
+    benchmark(lambda: writer.submit(Pending(decision, f"t{next(n)}", "cfg")))
+    samples = []
+    for _ in range(3000):
+        p = Pending(decision, f"t{next(n)}", "cfg")
+        t0 = time.perf_counter_ns()
+        writer.submit(p)
+        samples.append(time.perf_counter_ns() - t0)
+    writer.close()
+    _percentiles(benchmark, samples)
+
+
+def test_writer_cost_and_size_per_decision(benchmark: Any, readme: tuple[Decider, Any],
+                                           tmp_path: Path) -> None:
+    """The background writer's work per decision (row built, batch of 256 committed), and
+    the stored bytes per decision once the shared objects are in the store."""
+    decider, features = readme
+    store = SqliteStore(tmp_path / "r.sqlite3")
+    snapshots = Snapshots()
+    w = ChainWriter("bench")
+    n = iter(range(10**9))
+    store.write([build_row(Pending(decider.decide(features, LiveState.not_consulted(), AT),
+                                   "warm", "cfg"), snapshots)], w)
+
+    def batch() -> None:
+        rows = [build_row(Pending(decider.decide(features, LiveState.not_consulted(), AT),
+                                  f"t{next(n)}", "cfg"), snapshots) for _ in range(256)]
+        store.write(rows, w)
+
+    benchmark.pedantic(batch, rounds=10, iterations=1)
+    conn = sqlite3.connect(tmp_path / "r.sqlite3")
+    count, body = conn.execute("SELECT COUNT(*), SUM(length(body)) FROM records "
+                               "WHERE trace_id != 'warm'").fetchone()
+    raw = conn.execute("SELECT body FROM records LIMIT 1").fetchone()[0]
+    conn.close()
+    import zlib
+    benchmark.extra_info["per_decision_us_incl_decide"] = round(
+        benchmark.stats.stats.median / 256 * 1e6, 1)
+    benchmark.extra_info["stored_bytes_per_decision"] = round(body / count)
+    benchmark.extra_info["row_json_bytes"] = len(zlib.decompress(raw))
+    print(f"\nper decision: {benchmark.extra_info}")
+    assert body / count <= 4096
+    store.close()
+
+
+@pytest.mark.parametrize("writers", [1, 8])
+def test_write_throughput(benchmark: Any, readme: tuple[Decider, Any], tmp_path: Path,
+                          writers: int) -> None:
+    """Records/s into one SQLite file from `writers` routers (threads) at once."""
+    decider, features = readme
+    decision = decider.decide(features, LiveState.not_consulted(), AT)
+    per = 4000 // writers
+    rounds = iter(range(10**6))
+
+    def burst() -> None:
+        r = next(rounds)
+        path = tmp_path / f"r{r}.sqlite3"
+        ws = [RecordWriter(SqliteStore(path)) for _ in range(writers)]
+
+        def run(i: int) -> None:
+            for j in range(per):
+                ws[i].submit(Pending(decision, f"{i}-{j}", "cfg"))
+            ws[i].flush()
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(writers)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for w in ws:
+            w.close()
+
+    benchmark.pedantic(burst, rounds=3, iterations=1)
+    benchmark.extra_info["records_per_s"] = round(per * writers / benchmark.stats.stats.median)
+    print(f"\n{writers} writer(s): {benchmark.extra_info['records_per_s']} records/s")
+
+
+def test_replay_10000(benchmark: Any, readme: tuple[Decider, Any], tmp_path: Path) -> None:
+    decider, features = readme
+    path = tmp_path / "r.sqlite3"
+    writer = RecordWriter(SqliteStore(path))
+    for i in range(10_000):
+        f = features.model_copy(update={"input_tokens": features.input_tokens + i % 500})
+        writer.submit(Pending(decider.decide(f, LiveState.not_consulted(), AT), f"t{i}", "c"))
+    writer.close()
+    store = SqliteStore(path)
+
+    def replay_all() -> int:
+        replayer = Replayer(store)
+        same = 0
+        for stored in store.iterate(Query()):
+            same += replayer.replay(stored).status == "same"
+        return same
+
+    same = benchmark.pedantic(replay_all, rounds=1, iterations=1)
+    assert same == 10_000
+    benchmark.extra_info["records_per_s"] = round(10_000 / benchmark.stats.stats.median)
+    print(f"\nreplay: {benchmark.extra_info['records_per_s']} records/s (one derivation "
+          "from the stored snapshot included)")

@@ -1,0 +1,269 @@
+"""Recording from the router: every route/complete/stream is stored, read back equal to the
+live record, without keys or message content; a failing store never fails a request; the
+README example through the command line; crash safety and many writers."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import zlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from router.config import RouterConfig
+from router.facade import Router
+from router.records import Query, Replayer, SqliteStore, default_location, verify
+from tests.dispatch_support import (
+    ANTHROPIC_KEY,
+    OPENAI_KEY,
+    Clock,
+    catalog,
+    environ,
+    make_router,
+    policy,
+)
+from tests.fakes import FakeProvider, ok, ok_stream, status
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+SECRET_TEXT = "the customer's account number is 4111-1111"
+REQUEST = {"messages": [{"role": "user", "content": SECRET_TEXT}], "max_tokens": 50}
+
+
+def recording_router(fakes: tuple[FakeProvider, FakeProvider], path: Path,
+                     store_content: bool = False) -> Router:
+    base = make_router(environ(fakes[0].base_url, fakes[1].base_url), Clock())
+    config = RouterConfig(environ=base.config.environ, clock=base.config.clock,
+                          trace_ids=base.config.trace_ids, sleep=base.config.sleep,
+                          records=path, store_content=store_content)
+    base.close()
+    return Router(catalog(), config=config)
+
+
+def stored_bytes(path: Path) -> bytes:
+    """Everything the store holds, decompressed."""
+    conn = sqlite3.connect(path)
+    out = b"".join(zlib.decompress(b) for (b,) in conn.execute("SELECT body FROM records"))
+    out += b"".join(zlib.decompress(b) for (b,) in conn.execute("SELECT body FROM objects"))
+    out += b"".join(str(r).encode() for r in conn.execute("SELECT * FROM records"))
+    conn.close()
+    return out
+
+
+def rebuilt(path: Path, trace_id: str, proofs: bool = False) -> dict[str, Any]:
+    store = SqliteStore(path)
+    stored = store.get(trace_id)
+    assert stored is not None, trace_id
+    record = Replayer(store).record(stored, proofs=proofs)
+    store.close()
+    return record
+
+
+def test_route_complete_and_stream_are_stored_and_read_back_equal(
+        fakes: tuple[FakeProvider, FakeProvider], tmp_path: Path) -> None:
+    path = tmp_path / "records.sqlite3"
+    fakes[0].script(status(500), ok("hello"))
+    fakes[0].script_for("cheap-2026", ok_stream("streamed"))
+    router = recording_router(fakes, path)
+    routed = router.route(policy(), REQUEST)
+    failed_over = router.complete_sync(policy(filters=[["!=", "model", "cheap"]]), REQUEST)
+    streamed = router.stream_sync(policy(), {**REQUEST, "stream": True})
+    chunks = list(streamed)
+    router.close()
+    assert chunks and failed_over.served_by
+    expected = {routed.trace_id: routed.record(proofs=True),
+                failed_over.trace_id: failed_over.record(proofs=True),
+                streamed._stream.trace_id: streamed.record(proofs=True)}
+    for trace_id, live in expected.items():
+        assert rebuilt(path, trace_id, proofs=True) == json.loads(json.dumps(live))
+    store = SqliteStore(path)
+    outcomes = {r.trace_id: (r.outcome, r.served_by) for r in store.iterate(Query())}
+    assert outcomes[routed.trace_id] == ("routed", None)
+    assert outcomes[failed_over.trace_id] == ("ok", failed_over.served_by)
+    assert outcomes[streamed._stream.trace_id][0] == "ok"
+    links, heads = store.chains()
+    assert verify(links, heads, None) == []
+    store.close()
+
+
+def test_records_hold_no_key_and_no_message_content_unless_asked(
+        fakes: tuple[FakeProvider, FakeProvider], tmp_path: Path) -> None:
+    fakes[0].set_default(ok("fine"))
+    path = tmp_path / "records.sqlite3"
+    router = recording_router(fakes, path)
+    done = router.complete_sync(policy(), REQUEST)
+    router.close()
+    raw = stored_bytes(path)
+    assert OPENAI_KEY.encode() not in raw and ANTHROPIC_KEY.encode() not in raw
+    assert SECRET_TEXT.encode() not in raw
+    body = SqliteStore(path).get(done.trace_id).body  # type: ignore[union-attr]
+    assert len(body["content"]["sha256"]) == 64 and "messages" not in body["content"]
+
+    opted = tmp_path / "with-content.sqlite3"
+    router = recording_router(fakes, opted, store_content=True)
+    router.complete_sync(policy(), REQUEST)
+    router.close()
+    raw = stored_bytes(opted)
+    assert SECRET_TEXT.encode() in raw
+    assert OPENAI_KEY.encode() not in raw
+
+
+def test_a_refused_call_is_recorded_as_no_admissible(
+        fakes: tuple[FakeProvider, FakeProvider], tmp_path: Path) -> None:
+    from router.dispatch.completion import NoAdmissibleOffering
+
+    path = tmp_path / "records.sqlite3"
+    router = recording_router(fakes, path)
+    with pytest.raises(NoAdmissibleOffering) as err:
+        router.complete_sync(policy(filters=[[">=", "context_window", 10**9]]), REQUEST)
+    router.close()
+    trace_id = err.value.record["trace_id"]
+    assert SqliteStore(path).get(trace_id).outcome == "no_admissible"  # type: ignore[union-attr]
+    assert rebuilt(path, trace_id) == json.loads(json.dumps(err.value.record))
+
+
+def test_a_store_that_fails_while_serving_never_fails_a_request(
+        fakes: tuple[FakeProvider, FakeProvider], tmp_path: Path) -> None:
+    path = tmp_path / "records.sqlite3"
+    router = recording_router(fakes, path)
+    assert router.records is not None
+    first = router.route(policy(), REQUEST).selected
+    assert first is not None and router.records.flush()
+    other = sqlite3.connect(path)  # the store is broken under the running router
+    other.execute("DROP TABLE records")
+    other.commit()
+    other.close()
+    for _ in range(3):
+        assert router.route(policy(), REQUEST).selected == first
+    assert router.records.flush()
+    assert router.records.errors == 3 and router.records.written == 1
+    router.close()
+
+
+def test_a_store_named_in_the_config_that_is_not_ours_stops_the_router(tmp_path: Path) -> None:
+    from router.records import RecordsError
+
+    path = tmp_path / "notes.txt"
+    path.write_text("my notes, not a database\n" * 10)
+    with pytest.raises(RecordsError) as err:
+        Router(catalog(), config=RouterConfig(environ={}, records=path))
+    assert err.value.code == "records.not_ours"
+    assert path.read_text().startswith("my notes")
+
+
+def test_where_records_go_by_default(tmp_path: Path) -> None:
+    assert default_location({"HOME": str(tmp_path)}) == \
+        tmp_path / ".local/share/unhardcoded/records.sqlite3"
+    assert default_location({"XDG_DATA_HOME": str(tmp_path)}) == \
+        tmp_path / "unhardcoded/records.sqlite3"
+    assert default_location({"UNHARDCODED_RECORDS": "off", "HOME": "/x"}) is None
+    router = Router(catalog(), config=RouterConfig(environ={"HOME": str(tmp_path)}))
+    router.route(policy(), REQUEST)
+    router.close()
+    stored = list(SqliteStore(tmp_path / ".local/share/unhardcoded/records.sqlite3")
+                  .iterate(Query()))
+    assert len(stored) == 1
+    off = Router(catalog(), config=RouterConfig(environ={"HOME": str(tmp_path)},
+                                                 records=None))
+    assert off.records is None
+    off.close()
+
+
+def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    cli = Path(sys.executable).with_name("unhardcoded")
+    return subprocess.run([str(cli), *args], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, **(env or {})})
+
+
+def test_the_readme_example_through_the_command_line(tmp_path: Path) -> None:
+    """`route` records; `trace list` lists it; `trace show --json` is what `route --json`
+    printed; `replay --all` reproduces it; `trace verify` finds nothing."""
+    records = str(tmp_path / "records.sqlite3")
+    routed = _cli("route", "--policy", str(EXAMPLES / "support-tickets.policy.json"),
+                  "--request", str(EXAMPLES / "support-ticket.request.json"), "--json",
+                  "--records", records)
+    assert routed.returncode == 0, routed.stderr
+    live = json.loads(routed.stdout)
+    trace_id = live["trace_id"]
+    assert f"recorded as trace {trace_id}" in routed.stderr
+    listed = _cli("trace", "list", "--records", records, "--policy", "support-tickets")
+    assert listed.returncode == 0 and trace_id in listed.stdout
+    assert "bedrock/eu/nova-lite-v1" in listed.stdout
+    shown = _cli("trace", "show", trace_id, "--json", "--records", records)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout) == live
+    text = _cli("trace", "show", trace_id, "--records", records, "--max-rows", "3")
+    assert text.returncode == 0 and "bedrock/eu/nova-lite-v1" in text.stdout
+    replayed = _cli("replay", "--all", "--records", records)
+    assert replayed.returncode == 0 and "1 same" in replayed.stderr
+    verified = _cli("trace", "verify", "--records", records)
+    assert verified.returncode == 0 and "0 problems" in verified.stderr
+    exported = _cli("trace", "export", "--jsonl", "--records", records)
+    assert [json.loads(x)["trace_id"] for x in exported.stdout.splitlines()] == [trace_id]
+    missing = _cli("trace", "show", "nope", "--records", records)
+    assert missing.returncode == 2 and "records.unknown_trace" in missing.stderr
+    assert "Traceback" not in missing.stderr
+
+
+_BURST = textwrap.dedent("""
+    import sys
+    from hypothesis import find
+    from router.records import Pending, RecordWriter, SqliteStore
+    from tests.records_support import decided
+    from tests.strategies import scenarios
+    decision = decided(find(scenarios(), lambda s: len(s.catalog) >= 3))
+    writer = RecordWriter(SqliteStore(sys.argv[1]))
+    tag = sys.argv[2]
+    print("ready", flush=True)
+    for i in range(100000):
+        writer.submit(Pending(decision, f"{tag}-{i}", "cfg"))
+        if i % 7 == 0:
+            writer.flush()
+            print(f"acked {tag}-{i}", flush=True)
+""")
+
+
+def _burst(path: Path, tag: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-c", _BURST, str(path), tag],
+                            stdout=subprocess.PIPE, text=True, cwd=ROOT,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def test_killed_writers_lose_no_acknowledged_record(tmp_path: Path) -> None:
+    """Four processes write a burst into one store and are SIGKILLed mid-burst: every record
+    whose write was acknowledged is there, the store opens cleanly and its chains verify."""
+    path = tmp_path / "records.sqlite3"
+    SqliteStore(path).close()
+    procs = [_burst(path, f"w{i}") for i in range(4)]
+    acked: list[str] = []
+    for p in procs:
+        assert p.stdout is not None
+        assert p.stdout.readline().strip() == "ready"
+    for p in procs:  # let each acknowledge some records, then kill it mid-burst
+        assert p.stdout is not None
+        for _ in range(40):
+            line = p.stdout.readline().strip()
+            if line.startswith("acked "):
+                acked.append(line.split()[1])
+    for p in procs:
+        p.send_signal(signal.SIGKILL)
+    for p in procs:
+        assert p.stdout is not None
+        for line in p.stdout:  # acknowledgements printed before the kill
+            if line.startswith("acked "):
+                acked.append(line.split()[1])
+        p.wait()
+    store = SqliteStore(path)
+    missing = [t for t in acked if store.get(t) is None]
+    assert len(acked) >= 160 and missing == []
+    links, heads = store.chains()
+    assert len(heads) == 4
+    assert verify(links, heads, None) == []
+    store.close()
