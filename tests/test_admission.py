@@ -875,3 +875,19 @@ def test_fuzz_arbitrary_text(text: str | bytes) -> None:
         assert err.problems
     except Exception as exc:  # catch-all: anything else is a bug
         pytest.fail(f"admit_text raised {type(exc).__name__}: {exc!r} for {text!r}")
+
+
+def test_a_policy_is_a_function_of_its_hash() -> None:
+    """`10.0` and `10` admit the same policy: same hash, same clauses, so every decision and
+    record made under that hash reads the same whichever the caller wrote."""
+    from router.policy.admit import admit
+
+    def pol(limit: object) -> list[object]:
+        return ["policy", ["ev_zero"], ["filter", ["<=", "output_price", limit]],
+                ["rank", ["asc", "output_price"]], ["select", ["first"]], ["mutate"],
+                ["fallback"]]
+
+    as_float, as_int = admit(pol(10.0)), admit(pol(10))
+    assert as_float.hash == as_int.hash
+    assert as_float.filters == as_int.filters
+    assert repr(as_float.filters) == repr(as_int.filters)

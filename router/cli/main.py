@@ -9,6 +9,8 @@
   unhardcoded catalog discover [--provider P ...] [--json]          (asks providers)
   unhardcoded trace list|show ID|export|verify|prune [--records PATH]  (stored decisions)
   unhardcoded replay ID | --all [--since T]          (re-decide stored decisions)
+  unhardcoded diff --policy NEW.json | --catalog NEW.json   (what would move, and why)
+  unhardcoded catalog diff OLD NEW
 
 Exit status: 0 success; 1 `trace verify` / `replay` found a problem; 2 refused input (every
 problem printed); 3 no admissible offering;
@@ -339,6 +341,21 @@ def cmd_catalog_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_catalog_diff(args: argparse.Namespace) -> int:
+    from router.catalog.changes import catalog_changes
+    from router.catalog.offerings import default_catalog, load_catalog
+
+    def load(path: str) -> Any:
+        return default_catalog() if path == "embedded" else load_catalog(path)
+
+    changes = catalog_changes(load(args.old), load(args.new))
+    if args.json:
+        print(json.dumps(changes.to_json(), indent=1, ensure_ascii=False))
+    else:
+        sys.stdout.write(changes.text(args.max_rows))
+    return 0
+
+
 def cmd_catalog_export(args: argparse.Namespace) -> int:
     from router.catalog.importers import render_catalog
     from router.catalog.overlays import export_document
@@ -482,6 +499,12 @@ def parser() -> argparse.ArgumentParser:
     catalog_opt(ex)
     ex.add_argument("-o", "--output", default="-", help="file to write (default: stdout)")
     ex.set_defaults(fn=cmd_catalog_export)
+    cdf = cat.add_parser("diff", help="offerings added, removed, repriced, capability changes")
+    cdf.add_argument("old", help="catalog file (or `embedded`)")
+    cdf.add_argument("new", help="catalog file (or `embedded`)")
+    cdf.add_argument("--json", action="store_true")
+    cdf.add_argument("--max-rows", type=_count, default=50, help="rows per section")
+    cdf.set_defaults(fn=cmd_catalog_diff)
 
     from router.cli.trace import add_parsers
 

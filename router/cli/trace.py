@@ -7,6 +7,7 @@
   unhardcoded trace verify
   unhardcoded trace prune  --older-than 30d | --max-size 1GB
   unhardcoded replay       ID | --all [--since T]
+  unhardcoded diff         --policy NEW.json | --catalog NEW.json [--overlay O …] [--since T]
 
 Every command takes `--records PATH` (default: `UNHARDCODED_RECORDS`, else the user's data
 directory). Times are ISO dates or date-times (UTC when no offset is given), or an age such as
@@ -235,6 +236,57 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 1 if tally["differs"] or tally["unreadable"] else 0
 
 
+def cmd_diff(args: argparse.Namespace) -> int:
+    from router.catalog.offerings import default_catalog, load_catalog
+    from router.catalog.overlays import apply_overlays, load_overlays
+    from router.common import jsonio
+    from router.policy.admit import admit_text
+    from router.records.whatif import WhatIf
+
+    if not (args.policy or args.catalog or args.overlay):
+        raise RecordsError("records.usage", "diff", "nothing to compare against",
+                           "give `--policy NEW.json` and/or `--catalog NEW.json` / `--overlay`")
+    policy = None
+    if args.policy:
+        try:
+            policy = admit_text(jsonio.read_text(args.policy, 8 * 1024 * 1024))
+        except jsonio.JsonRefused as exc:
+            raise RecordsError("policy.unreadable", args.policy, exc.message) from None
+    catalog = None
+    if args.catalog or args.overlay:
+        base = load_catalog(args.catalog) if args.catalog else default_catalog()
+        catalog = apply_overlays(base, load_overlays(args.overlay)) if args.overlay else base
+    store = _open(args)
+    try:
+        report = WhatIf(Replayer(store), policy, catalog).run(
+            store.iterate(Query(since=args.since, until=args.until, policy=args.of_policy)))
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps(report.to_json(), indent=1, ensure_ascii=False))
+        return 0
+    what = " and ".join(x for x in (
+        f"policy {policy.hash[:16]}" if policy else "",
+        f"catalog {catalog.version}" if catalog else "") if x)
+    print(f"{report.decisions} stored decisions re-decided under {what}: "
+          f"{len(report.moved)} moved")
+    for (a, b), n in sorted(report.pairs.items(), key=lambda kv: (-kv[1], str(kv[0])))[:20]:
+        print(f"  {n:>6}  {a or '(none)'} -> {b or '(none)'}")
+    change = report.cost_after - report.cost_before
+    pct = f" ({change / report.cost_before * 100:+.1f}%)" if report.cost_before else ""
+    print(f"estimated cost of the winners: ${report.cost_before:.6f} -> "
+          f"${report.cost_after:.6f}{pct}"
+          + (f"; {report.unpriced} decisions without a price" if report.unpriced else ""))
+    shown = report.moved if args.max_rows is None else report.moved[:args.max_rows]
+    for m in shown:
+        print(f"{m.at[:19]}  {m.trace_id}  {m.old or '(none)'} -> {m.new or '(none)'}: {m.why}")
+    if len(shown) < len(report.moved):
+        print(f"… and {len(report.moved) - len(shown)} more (--max-rows, --json)")
+    for line in report.unreadable:
+        print(f"unreadable {line}", file=sys.stderr)
+    return 0
+
+
 def add_parsers(sub: Any, count: Any) -> None:
     """The `trace` and `replay` commands, added to the main parser's subcommands."""
     def records_opt(sp: argparse.ArgumentParser) -> None:
@@ -289,4 +341,19 @@ def add_parsers(sub: Any, count: Any) -> None:
     rp.add_argument("--until", type=when)
     records_opt(rp)
     rp.set_defaults(fn=cmd_replay)
+
+    df = sub.add_parser("diff", help="re-decide stored requests under a new policy or catalog: "
+                                     "what moves, and why")
+    df.add_argument("--policy", help="the new policy (replaces each record's own)")
+    df.add_argument("--catalog", help="the new catalog file (replaces each record's snapshot)")
+    df.add_argument("--overlay", action="append", default=[], metavar="FILE",
+                    help="overlay applied to the new catalog (alone: to the embedded one)")
+    df.add_argument("--since", type=when)
+    df.add_argument("--until", type=when)
+    df.add_argument("--of-policy", metavar="HASH|NAME",
+                    help="only records decided under this policy")
+    df.add_argument("--max-rows", type=count, default=20, help="changes listed")
+    df.add_argument("--json", action="store_true")
+    records_opt(df)
+    df.set_defaults(fn=cmd_diff)
 

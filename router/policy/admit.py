@@ -139,6 +139,9 @@ class _Admission:
         if not isinstance(value, list) or len(value) != 7 or value[0] != "policy":
             self._shape(value)
             raise PolicyError(self.problems)
+        # Clauses are read from the canonical form, so a policy is a function of its hash
+        # (`10.0` and `10` admit the same policy, and its records read the same).
+        value = cast(list[object], _canonical_numbers(value))
         self.evidence = self._evidence(value[1], "/1")
         filters = self._filter(value[2], "/2")
         rank = self._rank(value[3], "/3")

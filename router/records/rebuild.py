@@ -46,6 +46,10 @@ class Replayer:
         self._capacity = capacity
         self._objects: OrderedDict[str, Any] = OrderedDict()
 
+    def load(self, key: str) -> Any:
+        """A stored object (policy term, catalog snapshot, live layer), cached."""
+        return self._object(key)
+
     def _object(self, key: str) -> Any:
         found = self._objects.get(key)
         if found is None:
