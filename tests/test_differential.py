@@ -124,13 +124,15 @@ def test_one_decider_serves_every_label_set(s: Scenario, other: Scenario) -> Non
     a fresh decider does (views are per label set, never mixed up)."""
     d = derive(s.policy, s.catalog)
     warm = Decider(d)
-    warm.decide(other.features, s.live, s.at)
-    warm.decide(s.features.model_copy(update={"labels": ()}), s.live, s.at)
+    for features in (other.features, s.features.model_copy(update={"labels": ()})):
+        to_record(warm.decide(features, s.live, s.at), "t")  # fills the evaluator's memo
     got = warm.decide(s.features, s.live, s.at)
     fresh = Decider(d).decide(s.features, s.live, s.at)
     assert (got.selected, got.cascade, got.ranking) == (fresh.selected, fresh.cascade,
                                                          fresh.ranking), describe(s)
     assert got.late_rejected == fresh.late_rejected, describe(s)
+    # Record entries memoised per label tuple / live values are this request's own.
+    assert to_record(got, "t") == to_record(fresh, "t"), describe(s)
 
 
 def full_verdicts(s: Scenario) -> dict[str, dict[str, set[str]]]:

@@ -92,7 +92,7 @@ class Decision:
         """Every admissible offering, best first, with its rank key values."""
         return self._settled[0]
 
-    @property
+    @functools.cached_property
     def late_rejected(self) -> dict[str, tuple[str, ...]]:
         """Candidates whose residual clauses failed for this request."""
         return {**self._settled[1], **self._struck}

@@ -181,6 +181,29 @@ class Evaluator:
                             conjunction=isinstance(clause, AllOf))
         return None
 
+    def labels_only(self, pointer: str, o: Offering) -> bool:
+        """Whether every residual part of the node reads the request's labels and nothing
+        else, so its truth, reason and finished values are the same for every request with
+        the same labels (the record memoises them per label tuple)."""
+        key = ("labels_only", pointer, o.id)
+        found = self.memo.get(key)
+        if found is None:
+            found = self.memo[key] = self._labels_only(pointer, o)
+        return bool(found)
+
+    def _labels_only(self, pointer: str, o: Offering) -> bool:
+        if self.d.verdicts[pointer][o.id][0] != Truth.R:
+            return True
+        if pointer in _BUILTIN_FAST:
+            return False
+        node = self.nodes[pointer]
+        clause = node.clause
+        if isinstance(clause, Label):
+            return True
+        if isinstance(clause, SetOp):
+            return isinstance(clause.values, ReqRef) and clause.values.feature == "labels"
+        return bool(node.children) and all(self._labels_only(c, o) for c in node.children)
+
     def finish(self, pointer: str, o: Offering, ctx: Context) -> dict[str, Any]:
         """The per-request half of a proof: how a residual clause was finished — each residual
         leaf's truth with the offering-side and request/live-side values it compared; static

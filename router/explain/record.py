@@ -48,11 +48,26 @@ def rejection_entries(decision: Decision, offering_id: str,
             entry = ev.memo.get(key2)
             if entry is None:
                 entry = _entry(decision, ptr, o, decision.context, "decide", full_proofs)
-                ev.memo[key2] = entry
+                _remember(ev.memo, key2, entry)
+            out.append(dict(entry))
+        elif ev.labels_only(ptr, o):  # depends on the request's labels alone
+            key3 = (ptr, offering_id, full_proofs, decision.context.features.labels)
+            entry = ev.memo.get(key3)
+            if entry is None:
+                entry = _entry(decision, ptr, o, decision.context, "decide", full_proofs)
+                _remember(ev.memo, key3, entry)
             out.append(dict(entry))
         else:
             out.append(_entry(decision, ptr, o, decision.context, "decide", full_proofs))
     return out
+
+
+MAX_MEMO = 500_000  # entries per derivation; past it, entries are built and not kept
+
+
+def _remember(memo: dict[tuple[Any, ...], Any], key: tuple[Any, ...], entry: Any) -> None:
+    if len(memo) < MAX_MEMO:
+        memo[key] = entry
 
 
 def _entry(decision: Decision, ptr: str, o: Offering, ctx: Context | None, stage: str,
