@@ -267,3 +267,38 @@ def test_killed_writers_lose_no_acknowledged_record(tmp_path: Path) -> None:
     assert len(heads) == 4
     assert verify(links, heads, None) == []
     store.close()
+
+
+def test_a_forked_child_records_into_the_same_store(tmp_path: Path) -> None:
+    """A router used before and after `fork()`: the child writes with its own connection and
+    chain, nothing is lost, and the chains verify."""
+    path = tmp_path / "records.sqlite3"
+    script = textwrap.dedent(f"""
+        import os, sys
+        from router.config import RouterConfig
+        from router.facade import Router
+        from tests.dispatch_support import catalog, policy
+        r = Router(catalog(), config=RouterConfig(environ={{}}, records={str(path)!r},
+                                                   derive_in_processes=False))
+        req = {{"messages": [{{"role": "user", "content": "hi"}}]}}
+        r.route(policy(), req, policy_name="parent-before")
+        r.records.flush()
+        pid = os.fork()
+        if pid == 0:
+            r.route(policy(), req, policy_name="child")
+            r.close()
+            os._exit(0)
+        r.route(policy(), req, policy_name="parent-after")
+        _, status = os.waitpid(pid, 0)
+        r.close()
+        sys.exit(status)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr
+    store = SqliteStore(path)
+    names = sorted(r.policy_name or "" for r in store.iterate(Query()))
+    assert names == ["child", "parent-after", "parent-before"]
+    links, heads = store.chains()
+    assert len(heads) == 2 and verify(links, heads, None) == []
+    store.close()

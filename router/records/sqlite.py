@@ -141,6 +141,13 @@ class SqliteStore:
                 conn.execute("ROLLBACK")
             raise
 
+    def after_fork(self) -> None:
+        """In a forked child: a connection of its own (the parent's is left alone: SQLite
+        connections must not cross a fork)."""
+        self._lock = threading.Lock()
+        self._known = set()
+        self._conn = self._open()
+
     # -- writing ------------------------------------------------------------------------------
 
     def write(self, rows: Sequence[Row], writer: ChainWriter) -> None:

@@ -87,4 +87,8 @@ class RecordStore(Protocol):
 
     def size(self) -> int: ...
 
+    def after_fork(self) -> None:
+        """Called in a forked child before it writes: reconnect, leaving the parent's
+        connection untouched."""
+
     def close(self) -> None: ...

@@ -142,6 +142,12 @@ class RecordWriter:
 
     def _after_fork(self) -> None:
         if not self._closed:
+            try:
+                self.store.after_fork()
+            except Exception as exc:  # the child keeps serving without records
+                self._failed(0, f"cannot reopen the store after fork: {exc}")
+                self._closed = True
+                return
             self._start()
 
     def _failed(self, n: int, message: str) -> None:
