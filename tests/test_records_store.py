@@ -257,3 +257,26 @@ def test_a_locked_store_is_a_clear_error(tmp_path: Path, some: list[Scenario]) -
     store.write([row], ChainWriter("w"))  # and works once the lock is gone
     assert store.get("x") is not None
     store.close()
+
+
+def test_a_damaged_or_hostile_stored_value_is_a_clear_error(tmp_path: Path,
+                                                             some: list[Scenario]) -> None:
+    """A store can come from elsewhere: a body that is not ours, a deflate bomb, JSON nested
+    too deep are each `records.corrupt` / refused, never a traceback or unbounded memory."""
+    from router.records.canonical import Unreadable, unpack
+
+    path = tmp_path / "r.sqlite3"
+    ids = _fill(path, some)
+    _sql(path, "UPDATE records SET body=? WHERE trace_id=?", b"not deflated", ids[0])
+    _sql(path, "UPDATE records SET body=? WHERE trace_id=?",
+         zlib.compress(b"[" * 100_000 + b"]" * 100_000), ids[1])
+    store = SqliteStore(path)
+    for trace_id in ids[:2]:
+        with pytest.raises(RecordsError) as err:
+            store.get(trace_id)
+        assert err.value.code == "records.corrupt" and trace_id in str(err.value)
+    assert store.get(ids[2]) is not None
+    store.close()
+    bomb = zlib.compress(b"0" * 10_000_000)
+    with pytest.raises(Unreadable, match="inflates past"):
+        unpack(bomb, limit=1_000_000)

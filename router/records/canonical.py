@@ -7,6 +7,8 @@ import json
 import zlib
 from typing import Any
 
+from router.common import jsonio
+
 
 def canonical(value: Any) -> bytes:
     """Sorted keys, no spaces, UTF-8, finite numbers only."""
@@ -23,8 +25,27 @@ def pack(value: Any) -> bytes:
     return zlib.compress(canonical(value), 6)
 
 
-def unpack(blob: bytes) -> Any:
-    return json.loads(zlib.decompress(blob))
+MAX_UNPACKED = 512 * 1024 * 1024  # a catalog snapshot of 50,000 offerings is far below this
+
+
+class Unreadable(ValueError):
+    """A stored value that is not what this store writes (too large, not JSON, too deep)."""
+
+
+def unpack(blob: bytes, limit: int = MAX_UNPACKED) -> Any:
+    """A stored value, read as strictly as any input: a store can come from elsewhere (an
+    auditor's copy), so its inflated size, JSON and nesting are bounded."""
+    try:
+        inflater = zlib.decompressobj()
+        data = inflater.decompress(blob, limit + 1)
+    except zlib.error as exc:
+        raise Unreadable(f"not a stored value ({exc})") from None
+    if len(data) > limit or inflater.unconsumed_tail:
+        raise Unreadable(f"a stored value inflates past {limit} bytes")
+    try:
+        return jsonio.loads(data, "stored value")
+    except jsonio.JsonRefused as exc:
+        raise Unreadable(exc.message) from None
 
 
 def normal(value: Any) -> Any:

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from router.records.canonical import pack, unpack
+from router.records.canonical import Unreadable, pack, unpack
 from router.records.chain import Head, Link, link, sign
 from router.records.row import Row, catalog_object, utc_text
 from router.records.store import (
@@ -239,7 +239,7 @@ class SqliteStore:
             for r in raw:
                 if query.limit is not None and yielded >= query.limit:
                     return
-                yield _stored(r[:-1])
+                yield _stored(r[:-1], self.where)
                 yielded += 1
             if len(raw) < page:
                 return
@@ -257,7 +257,10 @@ class SqliteStore:
                                f"object `{key}` is referenced but not stored",
                                "the store was altered or pruned by hand; run "
                                "`unhardcoded trace verify`")
-        return unpack(found[0])
+        try:
+            return unpack(found[0])
+        except Unreadable as exc:
+            raise RecordsError("records.corrupt", self.where, f"object `{key}`: {exc}") from None
 
     def chains(self) -> tuple[Iterator[Link], list[Head]]:
         with self._lock:
@@ -274,7 +277,7 @@ class SqliteStore:
                         f"SELECT trace_id, writer, seq, prev, hash, body FROM records{cond} "
                         "ORDER BY writer, seq LIMIT 1000", args).fetchall()
                 for t, w, s, p, h, b in raw:
-                    yield Link(t, w, s, p, h, _body(b))
+                    yield Link(t, w, s, p, h, _body(b, self.where, t))
                 if len(raw) < 1000:
                     return
                 last = (raw[-1][1], raw[-1][2])
@@ -287,7 +290,7 @@ class SqliteStore:
                 raw = self._conn.execute(sql, args).fetchall()
             except sqlite3.Error as exc:
                 raise _classified(exc, self.where) from None
-        return [_stored(r) for r in raw]
+        return [_stored(r, self.where) for r in raw]
 
     # -- retention ----------------------------------------------------------------------------
 
@@ -380,16 +383,20 @@ def _where(q: Query) -> tuple[str, list[object]]:
     return (" WHERE " + " AND ".join(parts) if parts else ""), args
 
 
-def _body(blob: bytes) -> dict[str, Any]:
-    body = unpack(blob)
-    assert isinstance(body, dict)
+def _body(blob: bytes, where: str, trace_id: str) -> dict[str, Any]:
+    try:
+        body = unpack(blob)
+    except Unreadable as exc:
+        raise RecordsError("records.corrupt", where, f"record `{trace_id}`: {exc}") from None
+    if not isinstance(body, dict):
+        raise RecordsError("records.corrupt", where, f"record `{trace_id}` is not an object")
     return body
 
 
-def _stored(r: Sequence[Any]) -> StoredRecord:
+def _stored(r: Sequence[Any], where: str) -> StoredRecord:
     return StoredRecord(trace_id=r[0], at=r[1], policy_hash=r[2], policy_name=r[3],
                         selected=r[4], served_by=r[5], outcome=r[6], writer=r[7], seq=r[8],
-                        hash=r[9], body=_body(r[10]))
+                        hash=r[9], body=_body(r[10], where, r[0]))
 
 
 def _classified(exc: sqlite3.Error, where: str) -> RecordsError:
