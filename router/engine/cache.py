@@ -12,8 +12,9 @@ from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from router.catalog.offerings import Catalog
-from router.engine.compile import Ruleset, load_ruleset
-from router.engine.derive import Derivation, derive
+from router.common.problems import PolicyError
+from router.engine.compile import Ruleset, compile_policy, load_ruleset
+from router.engine.derive import Derivation, derive, within_budget
 from router.engine.worker import DEFAULT_TIMEOUT_S, shared_pool
 from router.policy.terms import Policy
 
@@ -82,6 +83,14 @@ class DerivationCache:
     def _submit(self, policy: Policy, catalog: Catalog, key: tuple[str, str, str],
                 outer: Future[Derivation]) -> None:
         if self.processes:
+            try:  # the budget is checked here, so a worker never sees an over-budget policy
+                program = compile_policy(policy, self.ruleset or load_ruleset(), "partial")
+                within_budget(program, len(catalog))
+            except PolicyError as exc:
+                with self._lock:
+                    self._pending.pop(key, None)
+                outer.set_exception(exc)
+                return
             inner: Future[Derivation] = shared_pool().submit(policy, catalog, self.ruleset,
                                                              self.timeout_s)
         else:

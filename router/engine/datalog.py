@@ -10,6 +10,7 @@ calling thread; runs are serialised by a lock because pyDatalog keeps module-lev
 from __future__ import annotations
 
 import gc
+import itertools
 import threading
 from collections.abc import Iterable
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 from pyDatalog import Logic, pyEngine
 from pyDatalog.pyParser import Term
 
-from router.engine.program import PRED_NAME, Atom, Compare, Const, Program, Var
+from router.engine.program import MEMBER, PRED_NAME, Atom, Compare, Const, Program, Var
 from router.policy.compare import COMPARE
 from router.policy.truth import BY_NAME, Truth
 
@@ -60,9 +61,21 @@ def run(program: Program, facts: Iterable[tuple[str, tuple[object, ...]]]
         ) -> dict[str, dict[str, list[Verdict]]]:
     """Derive every node's verdicts: {pointer: {offering id: [(truth, rule, witness), ...]}}.
 
-    Verdicts for one (node, offering) are ordered by the rule's position in the program.
+    Verdicts for one (node, offering) are ordered by the rule's position in the program (and
+    the witness's position in its policy list, for a rule over one).
     """
     order = {rule.id: i for i, rule in enumerate(program.rules)}
+    list_of = {rule.id: rule.witness_list for rule in program.rules if rule.witness_list}
+    position: dict[tuple[str, object], int] = {}  # (list pointer, value) → its place
+    for name, (pointer, value) in ((f[0], f[1][:2]) for f in program.facts):
+        if name == MEMBER:
+            position.setdefault((str(pointer), value), len(position))
+
+    def rank(v: Verdict) -> tuple[int, int, str]:
+        """Rule order; then, for a rule over a policy list, list order; then the witness."""
+        at = position.get((list_of[v[1]], v[2]), 0) if v[1] in list_of else 0
+        return order.get(v[1], 0), at, repr(v[2])
+
     with _LOCK:
         pyEngine.Float_Precision = None  # compare floats exactly, as the oracle does
         # The engine allocates millions of short-lived objects; Python's cyclic collector
@@ -73,7 +86,7 @@ def run(program: Program, facts: Iterable[tuple[str, tuple[object, ...]]]
         Logic()
         try:
             defined: set[str] = set()
-            for pred, args in facts:
+            for pred, args in itertools.chain(program.facts, facts):
                 _assert(pred, args)
                 defined.add(pred)
             # A negated predicate with no facts and no rules is an error in pyDatalog; such a
@@ -96,7 +109,7 @@ def run(program: Program, facts: Iterable[tuple[str, tuple[object, ...]]]
                     oid, truth, rid, witness = (_dec(v) for v in row)
                     per.setdefault(str(oid), []).append((BY_NAME[str(truth)], str(rid), witness))
                 for verdicts in per.values():
-                    verdicts.sort(key=lambda v: (order.get(v[1], 0), repr(v[2])))
+                    verdicts.sort(key=rank)
                 out[node.pointer] = per
             return out
         finally:

@@ -18,6 +18,11 @@ from router.policy.terms import Clause, ReqPred
 PRED_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 VAR_NAME = re.compile(r"^[A-Z][A-Za-z0-9_]*$")
 Mode = Literal["partial", "full"]
+# The one fact predicate a compiled program brings itself: `member(LIST, VALUE)`, one fact per
+# value of a policy list longer than `router.policy.cost.SHORT_LIST` (LIST is the list's JSON
+# pointer), so `in` / `has_any` & co. join it once instead of compiling one rule per value.
+MEMBER = "member"
+ProgramFact = tuple[str, tuple[int | float | str | bool, ...]]
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,9 @@ class Rule:
     pointer: str
     head: Atom
     body: tuple[Literal_, ...]
+    # The `member` list whose values this rule's witnesses are: several witnesses of one rule
+    # are reported in list order (the first listed value a set lacks), as one rule per value did.
+    witness_list: str = ""
 
     def text(self) -> str:
         return f"{self.head.text()} <= {' & '.join(b.text() for b in self.body)}"
@@ -110,12 +118,28 @@ class Program:
     numeric_features: frozenset[str]
     set_features: frozenset[str]
     labels: frozenset[str]
+    facts: tuple[ProgramFact, ...] = ()  # the policy's own facts (`member`), not the catalog's
 
     def text(self) -> str:
         lines = [f"% mode {self.mode}"]
+        for pred, args in self.facts:
+            lines.append(f"{pred}({', '.join(json.dumps(a) for a in args)}).")
         for rule in self.rules:
             lines.append(f"{rule.text()}.   % {rule.id}")
         return "\n".join(lines) + "\n"
+
+    def cost(self) -> int:
+        """Work units per offering (`router.policy.cost`): each rule literal, counted once for
+        its clause and once per enclosing clause (the engine evaluates a clause again for each
+        ancestor it derives)."""
+        parent = {child: n.pointer for n in self.nodes for child in n.children}
+        depth: dict[str, int] = {}
+        for n in self.nodes:
+            up, k = n.pointer, 0
+            while up in parent:
+                up, k = parent[up], k + 1
+            depth[n.pointer] = k
+        return sum(len(rule.body) * (depth.get(rule.pointer, 0) + 1) for rule in self.rules)
 
     def digest(self) -> str:
         return hashlib.sha256(self.text().encode()).hexdigest()

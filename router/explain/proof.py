@@ -16,6 +16,7 @@ from router.catalog.offerings import Offering
 from router.engine.derive import Derivation
 from router.policy.attributes import ATTRIBUTES, Kind, Source
 from router.policy.compare import COMPARE
+from router.policy.cost import SHORT_LIST
 from router.policy.terms import (
     Evidence,
     FeatureCmp,
@@ -71,11 +72,12 @@ def build_proof(d: Derivation, pointer: str, offering_id: str) -> Proof:
         children = tuple(build_proof(d, c, offering_id) for c in picked)
         facts: tuple[Fact, ...] = ()
     else:
-        facts = _leaf_facts(clause, truth, witness, offering_id)
+        facts = _leaf_facts(clause, truth, witness, offering_id, d.catalog.get(offering_id))
     return Proof(pointer, offering_id, truth, rule, render(clause), facts, children)
 
 
-def _leaf_facts(clause: Any, truth: str, witness: Any, oid: str) -> tuple[Fact, ...]:
+def _leaf_facts(clause: Any, truth: str, witness: Any, oid: str,
+                offering: Offering | None) -> tuple[Fact, ...]:
     if isinstance(clause, Label | FeatureCmp):
         return (("offering", (oid,)),)
     if isinstance(clause, Evidence):
@@ -96,7 +98,14 @@ def _leaf_facts(clause: Any, truth: str, witness: Any, oid: str) -> tuple[Fact, 
         values = clause.values if not isinstance(clause.values, ReqRef) else ()
         if clause.op in ("has", "has_all"):
             return tuple((f"a_{attr}", (oid, v)) for v in values)
-        return ((f"k_{attr}", (oid,)), *((f"~a_{attr}", (oid, v)) for v in values))
+        # has_any F / has_none T: the set is known, and none of its elements is listed.
+        if len(values) <= SHORT_LIST:  # a rule per value: each listed value is absent
+            return ((f"k_{attr}", (oid,)), *((f"~a_{attr}", (oid, v)) for v in values))
+        # A longer list is `member` facts joined with the offering's own elements, so the proof
+        # names those (as many as the offering has, not as many as the policy lists).
+        held = offering.attr(attr) if offering is not None else None
+        elements = sorted(held) if held is not None else []
+        return ((f"k_{attr}", (oid,)), *((f"a_{attr}", (oid, e)) for e in elements))
     return ((f"a_{attr}", (oid, witness)),)
 
 

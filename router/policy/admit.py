@@ -22,6 +22,7 @@ from router.policy.attributes import (
     STATUSES,
     Kind,
 )
+from router.policy.cost import filter_cost, too_complex
 from router.policy.terms import (
     CMP_OPS,
     ORDER_OPS,
@@ -150,6 +151,9 @@ class _Admission:
         fallback = self._fallback(value[6], "/6")
         if self.problems:
             raise PolicyError(self.problems)
+        costly = too_complex(filter_cost(filters))  # the derivation work it would cause
+        if costly is not None:
+            raise PolicyError([costly])
         canonical = canonical_json(value)
         return Policy(
             term=cast(list[object], json.loads(canonical)),
