@@ -52,6 +52,7 @@ class LabelView:
     offerings: list[Offering]
     checks: dict[str, tuple[tuple[str, Tri], ...]]
     static_order: list[tuple[str, tuple[KeyValue, ...]]] | None
+    prices: list[tuple[str, float | None, float | None, int | None]]  # est_cost's inputs
 
 
 MAX_LABEL_VIEWS = 64
@@ -67,10 +68,16 @@ class Decision:
     context: Context
     selected: str | None
     cascade: tuple[str, ...]
-    calls: tuple[HopCall, ...]
     evaluator: Evaluator  # the decider's, shared by record, explain and render
     settle: Callable[[], tuple[tuple[Ranked, ...], dict[str, tuple[str, ...]]]]
     strike: Callable[[], dict[str, tuple[str, ...]]]  # the candidates a label test rejected
+
+    @functools.cached_property
+    def calls(self) -> tuple[HopCall, ...]:
+        """What each hop is called with (the policy's mutations applied), computed on first
+        use: a dry run that is only recorded never needs them."""
+        features = self.context.features
+        return tuple(HopCall(h, hop_params(self.derivation, h, features)) for h in self.hops)
 
     @functools.cached_property
     def _settled(self) -> tuple[tuple[Ranked, ...], dict[str, tuple[str, ...]]]:
@@ -193,7 +200,8 @@ class Decider:
         order = None
         if self.static_order is not None:
             order = [(oid, keys) for oid, keys in self.static_order if oid in checks]
-        return LabelView(alive, checks, order)
+        prices = [(o.id, *self.prices[o.id]) for o in alive]
+        return LabelView(alive, checks, order, prices)
 
     def decide(self, features: RequestFeatures, live: LiveState, at: dt.datetime) -> Decision:
         ctx = Context(features, live, at)
@@ -231,8 +239,7 @@ class Decider:
 
         selected = hops[0] if hops else None
         cascade = tuple(hops[1:])
-        calls = tuple(HopCall(h, hop_params(self.d, h, features)) for h in hops)
-        return Decision(self.d, ctx, selected, cascade, calls, self.evaluator, settle, strike)
+        return Decision(self.d, ctx, selected, cascade, self.evaluator, settle, strike)
 
     def failed(self, offering_id: str, ctx: Context) -> tuple[str, ...]:
         """The candidate's residual clauses that fail for this request."""
@@ -248,10 +255,21 @@ class Decider:
             return view.static_order
         if self.only_est_cost:  # the common single-key policy, sorted on plain tuples
             desc = self.rank[0].descending
-            est = self._est_costs(view.offerings, ctx)
-            items = sorted((1, 0.0, oid) if v is None else (0, -v if desc else v, oid)
-                           for oid, v in est.items())
-            return [(oid, (est[oid],)) for _, _, oid in items]
+            policy = self.d.policy
+            asked = asked_max_output(ctx.features, policy)
+            clamps = policy.clamps_max_tokens
+            tokens = ctx.features.input_tokens
+            items: list[tuple[int, float, str, float | None]] = []
+            for oid, ip, op, limit in view.prices:  # facts.cost / call_max_output, inlined
+                out = limit if asked is None else (
+                    min(asked, limit) if clamps and limit is not None else asked)
+                if ip is None or op is None or out is None:
+                    items.append((1, 0.0, oid, None))
+                else:
+                    v = (tokens * ip + out * op) / 1e6
+                    items.append((0, -v if desc else v, oid, v))
+            items.sort()
+            return [(oid, (v,)) for _, _, oid, v in items]
         return [(r.offering_id, r.keys) for r in self.order(view.offerings, ctx)]
 
     def order(self, survivors: list[Offering], ctx: Context | None) -> list[Ranked]:
