@@ -1,12 +1,14 @@
-"""The records store (SQLite): what is stored is the decision, rebuilt field for field; chains
-find tampering; bad stores are clear errors; many writers lose nothing; pruning keeps chains
-verifiable."""
+"""The records stores (SQLite, and PostgreSQL when a server is given — see
+`tests/records_backends.py`): what is stored is the decision, rebuilt field for field; chains
+find tampering; bad stores are clear errors; duplicates are refused; pruning keeps chains
+verifiable. Every test that takes `backend` runs against both stores."""
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
-import sqlite3
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,9 @@ from hypothesis import HealthCheck, given, settings
 
 from router.records import Pending, Query, RecordsError, Replayer, SqliteStore, verify
 from router.records.canonical import canonical
+from router.records.row import Snapshots, build_row
+from router.records.store import ChainWriter
+from tests.records_backends import BACKENDS, Backend, make_backend
 from tests.records_support import decided, live_record, writer
 from tests.strategies import Scenario, scenarios
 
@@ -23,6 +28,14 @@ MANY = settings(max_examples=120, deadline=None,
 
 
 _TRACES = itertools.count()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    """A new, empty store location: a SQLite file, or a PostgreSQL schema of its own."""
+    made = make_backend(request.param, tmp_path)
+    yield made
+    made.close()
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +56,8 @@ def _dispatch(s: Scenario) -> dict[str, object] | None:
 @given(scenarios())
 def test_a_stored_decision_rebuilds_to_the_live_record(shared: Path, s: Scenario) -> None:
     """Hundreds of generated decisions: the record read back from the store equals the one the
-    live decision produced, proofs and all."""
+    live decision produced, proofs and all. (SQLite; `test_every_store_rebuilds_the_live_record`
+    runs the same check on every store.)"""
     decision = decided(s)
     w = writer(shared)
     trace = f"t{next(_TRACES)}"
@@ -60,14 +74,16 @@ def test_a_stored_decision_rebuilds_to_the_live_record(shared: Path, s: Scenario
     store.close()
 
 
-def _fill(path: Path, scenario_list: list[Scenario], key: bytes | None = None) -> list[str]:
-    w = writer(path, key)
+def _fill(backend: Backend, scenario_list: list[Scenario],
+          key: bytes | None = None) -> list[str]:
+    w = backend.writer(key)
     ids = []
-    decisions = {id(s): decided(s) for s in scenario_list}
+    decisions = {id(s): decided(s) for s in {id(s): s for s in scenario_list}.values()}
     for i, s in enumerate(scenario_list):
         ids.append(f"trace-{i:04d}")
         w.submit(Pending(decisions[id(s)], ids[-1], "cfg"))
     w.close()
+    assert w.errors == 0, w.last_error
     return ids
 
 
@@ -81,132 +97,164 @@ def some() -> list[Scenario]:
     return out
 
 
-def _verify(path: Path, key: bytes | None = None) -> list[str]:
-    store = SqliteStore(path)
+def _verify(backend: Backend, key: bytes | None = None) -> list[str]:
+    store = backend.open()
     links, heads = store.chains()
     found = [f"{f.code} {f.trace_id}" for f in verify(links, heads, key)]
     store.close()
     return found
 
 
-def _sql(path: Path, sql: str, *args: object) -> None:
-    conn = sqlite3.connect(path)
-    conn.execute(sql, args)
-    conn.commit()
-    conn.close()
+def test_every_store_rebuilds_the_live_record(backend: Backend, some: list[Scenario]) -> None:
+    w = backend.writer()
+    pending = [Pending(decided(s), f"t{i}", "cfg", _dispatch(s), "routed")
+               for i, s in enumerate(some)]
+    for p in pending:
+        w.submit(p)
+    w.close()
+    store = backend.open()
+    replayer = Replayer(store)
+    for p in pending:
+        stored = store.get(p.trace_id)
+        assert stored is not None
+        assert replayer.replay(stored).status == "same"
+        assert replayer.record(stored) == live_record(p)
+    store.close()
 
 
-def test_an_untouched_store_verifies(tmp_path: Path, some: list[Scenario]) -> None:
-    path = tmp_path / "r.sqlite3"
-    _fill(path, some, key=b"k" * 32)
-    assert _verify(path, b"k" * 32) == []
+def test_an_untouched_store_verifies(backend: Backend, some: list[Scenario]) -> None:
+    _fill(backend, some, key=b"k" * 32)
+    assert _verify(backend, b"k" * 32) == []
 
 
-def test_an_altered_record_is_named(tmp_path: Path, some: list[Scenario]) -> None:
-    path = tmp_path / "r.sqlite3"
-    ids = _fill(path, some)
-    store = SqliteStore(path)
+def test_an_altered_record_is_named(backend: Backend, some: list[Scenario]) -> None:
+    ids = _fill(backend, some)
+    store = backend.open()
     stored = store.get(ids[2])
     assert stored is not None
     store.close()
     body = dict(stored.body, outcome="ok")
-    _sql(path, "UPDATE records SET body=? WHERE trace_id=?", zlib.compress(canonical(body)),
-         ids[2])
-    assert _verify(path) == [f"record.altered {ids[2]}"]
+    backend.sql("UPDATE records SET body=? WHERE trace_id=?", zlib.compress(canonical(body)),
+                ids[2])
+    assert _verify(backend) == [f"record.altered {ids[2]}"]
 
 
-def test_a_removed_record_is_named(tmp_path: Path, some: list[Scenario]) -> None:
-    path = tmp_path / "r.sqlite3"
-    ids = _fill(path, some)
-    _sql(path, "DELETE FROM records WHERE trace_id=?", ids[3])
-    assert _verify(path) == [f"record.missing {ids[4]}"]
-    _sql(path, "DELETE FROM records WHERE trace_id=?", ids[-1])  # the last one
-    assert f"record.missing {ids[-2]}" in _verify(path)
+def test_a_removed_record_is_named(backend: Backend, some: list[Scenario]) -> None:
+    ids = _fill(backend, some)
+    backend.sql("DELETE FROM records WHERE trace_id=?", ids[3])
+    assert _verify(backend) == [f"record.missing {ids[4]}"]
+    backend.sql("DELETE FROM records WHERE trace_id=?", ids[-1])  # the last one
+    assert f"record.missing {ids[-2]}" in _verify(backend)
 
 
-def test_an_inserted_record_is_named(tmp_path: Path, some: list[Scenario]) -> None:
-    path = tmp_path / "r.sqlite3"
-    ids = _fill(path, some)
-    conn = sqlite3.connect(path)
-    row = conn.execute("SELECT at, policy_hash, outcome, writer, seq, prev, hash, body "
-                       "FROM records WHERE trace_id=?", (ids[1],)).fetchone()
-    conn.execute("UPDATE records SET seq = -seq - 1 WHERE writer=? AND seq > ?",
-                 (row[3], row[4]))
-    conn.execute("UPDATE records SET seq = -seq WHERE seq < 0")
-    conn.execute("INSERT INTO records (trace_id, at, policy_hash, outcome, writer, seq, prev, "
-                 "hash, body) VALUES ('forged', ?, ?, ?, ?, ?, ?, ?, ?)",
-                 (row[0], row[1], row[2], row[3], row[4] + 1, row[6], row[6], row[7]))
-    conn.commit()
-    conn.close()
-    found = _verify(path)
+def test_an_inserted_record_is_named(backend: Backend, some: list[Scenario]) -> None:
+    ids = _fill(backend, some)
+    row = backend.one("SELECT at, policy_hash, outcome, writer, seq, prev, hash, body "
+                      "FROM records WHERE trace_id=?", ids[1])
+    backend.sql("UPDATE records SET seq = -seq - 1 WHERE writer=? AND seq > ?", row[3], row[4])
+    backend.sql("UPDATE records SET seq = -seq WHERE seq < 0")
+    backend.sql("INSERT INTO records (trace_id, at, policy_hash, outcome, writer, seq, prev, "
+                "hash, body) VALUES ('forged', ?, ?, ?, ?, ?, ?, ?, ?)",
+                row[0], row[1], row[2], row[3], row[4] + 1, row[6], row[6], row[7])
+    found = _verify(backend)
     assert "record.altered forged" in found or "record.inserted forged" in found
     assert found  # the chain no longer matches its head either
 
 
-def test_a_forged_head_fails_its_signature(tmp_path: Path, some: list[Scenario]) -> None:
-    path = tmp_path / "r.sqlite3"
-    _fill(path, some, key=b"s" * 32)
-    assert _verify(path, b"another key") == ["head.bad_signature None"]
+def test_a_forged_head_fails_its_signature(backend: Backend, some: list[Scenario]) -> None:
+    _fill(backend, some, key=b"s" * 32)
+    assert _verify(backend, b"another key") == ["head.bad_signature None"]
 
 
-def test_replay_reports_a_stored_outcome_that_differs(tmp_path: Path,
+def test_replay_reports_a_stored_outcome_that_differs(backend: Backend,
                                                        some: list[Scenario]) -> None:
-    path = tmp_path / "r.sqlite3"
-    ids = _fill(path, some)
-    store = SqliteStore(path)
+    ids = _fill(backend, some)
+    store = backend.open()
     stored = store.get(ids[0])
     assert stored is not None
+    store.close()
     body = dict(stored.body)
     body["decision"] = dict(body["decision"], digest="0" * 64, selected="someone/else")
     other = dict(body, ruleset_version="rules-0")
-    _sql(path, "UPDATE records SET body=? WHERE trace_id=?", zlib.compress(canonical(body)),
-         ids[0])
-    _sql(path, "UPDATE records SET body=? WHERE trace_id=?", zlib.compress(canonical(other)),
-         ids[1])
-    replayer = Replayer(SqliteStore(path))
+    backend.sql("UPDATE records SET body=? WHERE trace_id=?", zlib.compress(canonical(body)),
+                ids[0])
+    backend.sql("UPDATE records SET body=? WHERE trace_id=?", zlib.compress(canonical(other)),
+                ids[1])
+    replayer = Replayer(backend.open())
     got = replayer.replay(replayer.store.get(ids[0]))  # type: ignore[arg-type]
     assert got.status == "differs" and "winner someone/else" in got.detail
     assert replayer.replay(replayer.store.get(ids[1])).status == "other_ruleset"  # type: ignore[arg-type]
     with pytest.raises(RecordsError) as err:
         replayer.record(replayer.store.get(ids[0]))  # type: ignore[arg-type]
     assert err.value.code == "records.not_reproducible"
+    replayer.store.close()
 
 
-def test_queries_filter_and_page(tmp_path: Path, some: list[Scenario]) -> None:
-    path = tmp_path / "r.sqlite3"
-    ids = _fill(path, some * 200)  # 1,200 records: more than one page
-    store = SqliteStore(path)
+def test_queries_filter_and_page(backend: Backend, some: list[Scenario]) -> None:
+    ids = _fill(backend, some * 200)  # 1,200 records: more than one page
+    store = backend.open()
     assert [r.trace_id for r in store.iterate(Query())] == ids
+    assert [r.trace_id for r in store.iterate(Query(newest_first=True))] == ids[::-1]
     assert [r.trace_id for r in store.iterate(Query(newest_first=True, limit=3))] == \
         ids[::-1][:3]
+    assert [r.trace_id for r in store.iterate(Query(limit=700))] == ids[:700]
     one = store.get(ids[0])
     assert one is not None
     same_policy = [r.trace_id for r in store.iterate(Query(policy=one.policy_hash[:12]))]
     assert ids[0] in same_policy and all(
         store.get(t).policy_hash == one.policy_hash for t in same_policy)  # type: ignore[union-attr]
+    assert [r.trace_id for r in store.iterate(Query(policy="no_such%"))] == []
     assert list(store.iterate(Query(since="2999-01-01"))) == []
+    assert len(list(store.iterate(Query(until="2999-01-01", outcome="routed")))) == len(ids)
     store.close()
 
 
-def test_pruning_keeps_the_chain_verifiable(tmp_path: Path, some: list[Scenario]) -> None:
-    import datetime as dt
+def test_a_repeated_trace_id_is_stored_once(backend: Backend, some: list[Scenario]) -> None:
+    """A trace id already stored, or repeated within one batch, is refused and counted; the
+    chain stays whole."""
+    snapshots = Snapshots()
+    rows = [build_row(Pending(decided(s), f"d{i}", "cfg"), snapshots)
+            for i, s in enumerate(some[:3])]
+    store = backend.open()
+    store.write(rows[:2], ChainWriter("w", b"k" * 32))
+    again = build_row(Pending(decided(some[4]), "d0", "cfg"), snapshots)  # another body
+    store.write([again, rows[2], rows[2]], ChainWriter("w", b"k" * 32))
+    assert store.duplicates == 2  # type: ignore[attr-defined]
+    assert [r.trace_id for r in store.iterate(Query())] == ["d0", "d1", "d2"]
+    assert [r.seq for r in store.iterate(Query())] == [1, 2, 3]
+    assert store.get("d0").body == rows[0].body  # type: ignore[union-attr]  # the first kept
+    store.close()
+    assert _verify(backend, b"k" * 32) == []
 
-    path = tmp_path / "r.sqlite3"
+
+def test_pruning_keeps_the_chain_verifiable(backend: Backend, some: list[Scenario]) -> None:
     key = b"p" * 32
-    _fill(path, some, key)
-    store = SqliteStore(path)
+    _fill(backend, some, key)
+    store = backend.open()
     before = store.size()
     report = store.prune(dt.datetime(2999, 1, 1, tzinfo=dt.UTC), None, key)
     assert report.records == len(some) and report.objects > 0
     assert list(store.iterate(Query())) == []
-    conn = sqlite3.connect(path)
-    assert conn.execute("SELECT COUNT(*) FROM objects").fetchone()[0] == 0
-    conn.close()
+    assert backend.one("SELECT COUNT(*) FROM objects")[0] == 0
     assert store.size() <= before
     store.close()
-    assert _verify(path, key) == []
-    _fill(path, some, key)  # a new writer after pruning
-    assert _verify(path, key) == []
+    assert _verify(backend, key) == []
+    _fill(backend, some, key)  # a new writer after pruning
+    assert _verify(backend, key) == []
+
+
+def test_pruning_to_a_size_keeps_the_newest(backend: Backend, some: list[Scenario]) -> None:
+    key = b"p" * 32
+    ids = _fill(backend, some * 5, key)
+    store = backend.open()
+    sizes = [len(zlib.compress(canonical(r.body), 6)) + 200 for r in store.iterate(Query())]
+    budget = sum(sizes[-10:])  # room for the ten newest
+    report = store.prune(None, budget, key)
+    assert report.records == len(ids) - 10
+    assert [r.trace_id for r in store.iterate(Query())] == ids[-10:]
+    assert store.prune(None, budget, key).records == 0  # already fits
+    store.close()
+    assert _verify(backend, key) == []
 
 
 @pytest.mark.parametrize("content, code", [
@@ -223,59 +271,55 @@ def test_a_file_that_is_not_a_store_is_refused(tmp_path: Path, content: bytes,
     assert path.read_bytes() == content  # nothing written over it
 
 
-def test_another_applications_database_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "app.db"
-    _sql(path, "CREATE TABLE users (name TEXT)")
+def test_another_applications_database_is_refused(backend: Backend) -> None:
+    backend.sql("CREATE TABLE users (name TEXT)")
     with pytest.raises(RecordsError) as err:
-        SqliteStore(path)
+        backend.open()
     assert err.value.code == "records.not_ours"
+    assert backend.one("SELECT COUNT(*) FROM users") == (0,)  # and left alone
 
 
-def test_a_newer_schema_is_refused_with_a_message(tmp_path: Path) -> None:
-    path = tmp_path / "r.sqlite3"
-    SqliteStore(path).close()
-    _sql(path, "UPDATE meta SET value='9' WHERE key='schema'")
+def test_a_newer_schema_is_refused_with_a_message(backend: Backend) -> None:
+    backend.open().close()
+    backend.sql("UPDATE meta SET value='9' WHERE key='schema'")
     with pytest.raises(RecordsError) as err:
-        SqliteStore(path)
+        backend.open()
     assert err.value.code == "records.schema" and "newer" in str(err.value)
 
 
-def test_a_locked_store_is_a_clear_error(tmp_path: Path, some: list[Scenario]) -> None:
-    path = tmp_path / "r.sqlite3"
-    store = SqliteStore(path, busy_timeout_s=0.2)
-    holder = sqlite3.connect(path, isolation_level=None)
-    holder.execute("BEGIN EXCLUSIVE")
-    from router.records.row import Snapshots, build_row
-    from router.records.store import ChainWriter
-
+def test_a_locked_store_is_a_clear_error(backend: Backend, some: list[Scenario]) -> None:
+    store = backend.open(timeout_s=0.2)
     row = build_row(Pending(decided(some[0]), "x", "cfg"), Snapshots())
-    with pytest.raises(RecordsError) as err:
+    with backend.hold_lock(), pytest.raises(RecordsError) as err:
         store.write([row], ChainWriter("w"))
     assert err.value.code == "records.locked"
-    holder.execute("ROLLBACK")
-    holder.close()
     store.write([row], ChainWriter("w"))  # and works once the lock is gone
     assert store.get("x") is not None
     store.close()
 
 
-def test_a_damaged_or_hostile_stored_value_is_a_clear_error(tmp_path: Path,
+def test_a_damaged_or_hostile_stored_value_is_a_clear_error(backend: Backend,
                                                              some: list[Scenario]) -> None:
     """A store can come from elsewhere: a body that is not ours, a deflate bomb, JSON nested
     too deep are each `records.corrupt` / refused, never a traceback or unbounded memory."""
     from router.records.canonical import Unreadable, unpack
 
-    path = tmp_path / "r.sqlite3"
-    ids = _fill(path, some)
-    _sql(path, "UPDATE records SET body=? WHERE trace_id=?", b"not deflated", ids[0])
-    _sql(path, "UPDATE records SET body=? WHERE trace_id=?",
-         zlib.compress(b"[" * 100_000 + b"]" * 100_000), ids[1])
-    store = SqliteStore(path)
+    ids = _fill(backend, some)
+    backend.sql("UPDATE records SET body=? WHERE trace_id=?", b"not deflated", ids[0])
+    backend.sql("UPDATE records SET body=? WHERE trace_id=?",
+                zlib.compress(b"[" * 100_000 + b"]" * 100_000), ids[1])
+    store = backend.open()
     for trace_id in ids[:2]:
         with pytest.raises(RecordsError) as err:
             store.get(trace_id)
         assert err.value.code == "records.corrupt" and trace_id in str(err.value)
-    assert store.get(ids[2]) is not None
+    third = store.get(ids[2])
+    assert third is not None
+    policy = third.body["policy"]
+    backend.sql("UPDATE objects SET body=? WHERE key=?", zlib.compress(b"{no json"), policy)
+    with pytest.raises(RecordsError) as err:
+        store.load_object(policy)
+    assert err.value.code == "records.corrupt" and policy in str(err.value)
     store.close()
     bomb = zlib.compress(b"0" * 10_000_000)
     with pytest.raises(Unreadable, match="inflates past"):

@@ -34,6 +34,7 @@ from router.records import (
     open_store,
     verify,
 )
+from router.records.location import is_dsn
 from router.records.store import RecordsError, RecordStore
 
 _AGE = re.compile(r"^(\d{1,6})([smhdw])$")
@@ -56,7 +57,7 @@ def records_location(args: argparse.Namespace) -> str:
 
 def _open(args: argparse.Namespace, must_exist: bool = True) -> RecordStore:
     where = records_location(args)
-    if must_exist and not os.path.exists(where):
+    if must_exist and not is_dsn(where) and not os.path.exists(where):
         raise RecordsError("records.not_found", where, "no records store here yet",
                            "decisions are recorded here once `route` or `complete` runs; "
                            "or pass `--records PATH`")

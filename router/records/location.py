@@ -1,5 +1,6 @@
 """Where records go: `RouterConfig.records`, else `UNHARDCODED_RECORDS`, else
-`$XDG_DATA_HOME/unhardcoded/records.sqlite3` (`~/.local/share/…` when unset).
+`$XDG_DATA_HOME/unhardcoded/records.sqlite3` (`~/.local/share/…` when unset). A location that
+is a `postgresql://` DSN names a PostgreSQL store (`records.postgres`).
 `UNHARDCODED_RECORDS=off` (or `none`, or empty) turns recording off."""
 
 from __future__ import annotations
@@ -25,12 +26,18 @@ RecordsSetting = str | Path | None | Records
 
 RECORDS_VARIABLE = "UNHARDCODED_RECORDS"
 OFF = ("", "off", "none")
+_DSN = ("postgres://", "postgresql://")
 
 
-def default_location(environ: Mapping[str, str]) -> Path | None:
+def default_location(environ: Mapping[str, str]) -> Path | str | None:
+    """A path, or a PostgreSQL DSN (as text: a `Path` would fold its `//`)."""
     value = environ.get(RECORDS_VARIABLE)
     if value is not None:
-        return None if value.strip().lower() in OFF else Path(value).expanduser()
+        if value.strip().lower() in OFF:
+            return None
+        if value.strip().startswith(_DSN):
+            return value.strip()
+        return Path(value).expanduser()
     base = environ.get("XDG_DATA_HOME")
     if base:
         return Path(base) / "unhardcoded" / "records.sqlite3"
@@ -40,13 +47,23 @@ def default_location(environ: Mapping[str, str]) -> Path | None:
     return None
 
 
+def is_dsn(location: str | Path) -> bool:
+    """Whether a records location names a PostgreSQL server rather than a file."""
+    return str(location).strip().startswith(_DSN)
+
+
 def open_store(location: str | Path) -> RecordStore:
-    """A store at a path (SQLite). PostgreSQL DSNs are refused with a clear message."""
+    """A store at a path (SQLite), or named by a `postgresql://` / `postgres://` DSN
+    (PostgreSQL; needs the `postgres` extra, psycopg 3)."""
     text = str(location)
-    if text.startswith(("postgres://", "postgresql://")):
-        raise RecordsError("records.unsupported", text.split("@")[-1],
-                           "PostgreSQL stores are not available in this version",
-                           "use a SQLite file path")
+    if text.startswith(_DSN):
+        try:
+            from router.records.postgres import PostgresStore
+        except ImportError:  # psycopg (or its libpq) is not installed
+            raise RecordsError("records.unsupported", "postgresql",
+                               "a PostgreSQL store needs psycopg 3, which is not installed",
+                               "pip install 'unhardcoded[postgres]'") from None
+        return PostgresStore(text)
     return SqliteStore(location)
 
 

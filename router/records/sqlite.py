@@ -26,6 +26,8 @@ from router.records.store import (
     Query,
     RecordsError,
     StoredRecord,
+    record_body,
+    stored_record,
 )
 
 BUSY_TIMEOUT_S = 30.0
@@ -69,7 +71,6 @@ class SqliteStore:
         self.busy_timeout_s = busy_timeout_s
         self.where = str(path)
         self._lock = threading.Lock()
-        self._known: set[str] = set()
         self.duplicates = 0  # rows refused because their trace id was already stored
         self._conn = self._open()
 
@@ -111,7 +112,10 @@ class SqliteStore:
                                "is a SQLite database, but not a records store",
                                "name another file")
         if "meta" in tables:
-            meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+            try:
+                meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+            except sqlite3.OperationalError:
+                meta = {}  # a `meta` table of another shape: someone else's
             if meta.get("application") != APPLICATION:
                 raise RecordsError("records.not_ours", self.where,
                                    "is a SQLite database, but not a records store",
@@ -145,7 +149,6 @@ class SqliteStore:
         """In a forked child: a connection of its own (the parent's is left alone: SQLite
         connections must not cross a fork)."""
         self._lock = threading.Lock()
-        self._known = set()
         self._conn = self._open()
 
     # -- writing ------------------------------------------------------------------------------
@@ -180,7 +183,7 @@ class SqliteStore:
                 continue
             taken.add(row.trace_id)
             for obj in row.new_objects:
-                if obj.key in self._known or obj.key in fresh:
+                if obj.key in fresh:  # checked once per batch: another process may prune
                     continue
                 if conn.execute("SELECT 1 FROM objects WHERE key=?", (obj.key,)).fetchone():
                     fresh.append(obj.key)
@@ -205,7 +208,6 @@ class SqliteStore:
                      "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (writer) DO UPDATE SET "
                      "seq=excluded.seq, hash=excluded.hash, mac=excluded.mac",
                      (w.writer, seq, prev, mac, base_seq, base_hash))
-        self._known.update(fresh)
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -239,7 +241,7 @@ class SqliteStore:
             for r in raw:
                 if query.limit is not None and yielded >= query.limit:
                     return
-                yield _stored(r[:-1], self.where)
+                yield stored_record(r[:-1], self.where)
                 yielded += 1
             if len(raw) < page:
                 return
@@ -263,24 +265,27 @@ class SqliteStore:
             raise RecordsError("records.corrupt", self.where, f"object `{key}`: {exc}") from None
 
     def chains(self) -> tuple[Iterator[Link], list[Head]]:
-        with self._lock:
-            heads = [Head(*r) for r in self._conn.execute(
+        """Heads and records from one read snapshot (its own connection), so writers that
+        append meanwhile never show up as a broken chain."""
+        try:
+            reader = sqlite3.connect(self.path, timeout=self.busy_timeout_s,
+                                     isolation_level=None, check_same_thread=False)
+            reader.execute("BEGIN")
+            heads = [Head(*r) for r in reader.execute(
                 "SELECT writer, seq, hash, mac, base_seq, base_hash FROM heads ORDER BY writer")]
+        except sqlite3.Error as exc:
+            raise _classified(exc, self.where) from None
 
         def links() -> Iterator[Link]:
-            last: tuple[str, int] | None = None
-            while True:
-                cond, args = ("", ()) if last is None else (
-                    " WHERE writer > ? OR (writer = ? AND seq > ?)", (last[0], last[0], last[1]))
-                with self._lock:
-                    raw = self._conn.execute(
-                        f"SELECT trace_id, writer, seq, prev, hash, body FROM records{cond} "
-                        "ORDER BY writer, seq LIMIT 1000", args).fetchall()
-                for t, w, s, p, h, b in raw:
-                    yield Link(t, w, s, p, h, _body(b, self.where, t))
-                if len(raw) < 1000:
-                    return
-                last = (raw[-1][1], raw[-1][2])
+            try:
+                rows = reader.execute("SELECT trace_id, writer, seq, prev, hash, body "
+                                      "FROM records ORDER BY writer, seq")
+                for t, w, s, p, h, b in rows:
+                    yield Link(t, w, s, p, h, record_body(b, self.where, t))
+            except sqlite3.Error as exc:
+                raise _classified(exc, self.where) from None
+            finally:
+                reader.close()
 
         return links(), heads
 
@@ -290,7 +295,7 @@ class SqliteStore:
                 raw = self._conn.execute(sql, args).fetchall()
             except sqlite3.Error as exc:
                 raise _classified(exc, self.where) from None
-        return [_stored(r, self.where) for r in raw]
+        return [stored_record(r, self.where) for r in raw]
 
     # -- retention ----------------------------------------------------------------------------
 
@@ -316,38 +321,49 @@ class SqliteStore:
 
     def _prune(self, conn: sqlite3.Connection, older_than: dt.datetime | None,
                max_bytes: int | None, key: bytes | None) -> PruneReport:
-        cutoff_id = 0
+        """Per writer, a prefix of its chain: `older_than` stops at the writer's first record
+        at or after the time (clocks of several writers need not agree), `max_bytes` keeps the
+        newest records by insertion order."""
+        writers = [w for (w,) in conn.execute("SELECT DISTINCT writer FROM records")]
+        cut: dict[str, int] = {}
         if older_than is not None:
-            found = conn.execute("SELECT MAX(id) FROM records WHERE at < ?",
-                                 (utc_text(older_than),)).fetchone()[0]
-            cutoff_id = found or 0
+            when = utc_text(older_than)
+            for w in writers:
+                first_kept, last = conn.execute(
+                    "SELECT MIN(CASE WHEN at >= ? THEN seq END), MAX(seq) FROM records "
+                    "WHERE writer=?", (when, w)).fetchone()
+                upto = last if first_kept is None else first_kept - 1
+                if upto:
+                    cut[w] = upto
         if max_bytes is not None:
             total = 0
             for rid, size in conn.execute(
                     "SELECT id, length(body) FROM records ORDER BY id DESC"):
                 total += size + 200  # the row's columns and index entries, roughly
                 if total > max_bytes:
-                    cutoff_id = max(cutoff_id, rid)
+                    for w, seq in conn.execute("SELECT writer, MAX(seq) FROM records "
+                                               "WHERE id <= ? GROUP BY writer", (rid,)):
+                        cut[w] = max(cut.get(w, 0), seq)
                     break
-        if cutoff_id == 0:
-            return PruneReport(0, 0)
-        bases = conn.execute("SELECT writer, MAX(seq) FROM records WHERE id <= ? "
-                             "GROUP BY writer", (cutoff_id,)).fetchall()
-        for writer, seq in bases:
-            base_hash = conn.execute("SELECT hash FROM records WHERE writer=? AND seq=?",
-                                     (writer, seq)).fetchone()[0]
+        n = 0
+        for writer, seq in sorted(cut.items()):
+            found = conn.execute("SELECT hash FROM records WHERE writer=? AND seq=?",
+                                 (writer, seq)).fetchone()
             head = conn.execute("SELECT seq, hash FROM heads WHERE writer=?",
                                 (writer,)).fetchone()
-            if head is None:
+            if found is None or head is None:
                 continue
-            mac = sign(key, writer, head[0], head[1], seq, base_hash) if key else None
+            mac = sign(key, writer, head[0], head[1], seq, found[0]) if key else None
             conn.execute("UPDATE heads SET base_seq=?, base_hash=?, mac=? WHERE writer=?",
-                         (seq, base_hash, mac, writer))
-        n = conn.execute("DELETE FROM records WHERE id <= ?", (cutoff_id,)).rowcount
-        conn.execute("DELETE FROM refs WHERE record <= ?", (cutoff_id,))
+                         (seq, found[0], mac, writer))
+            conn.execute("DELETE FROM refs WHERE record IN (SELECT id FROM records "
+                         "WHERE writer=? AND seq <= ?)", (writer, seq))
+            n += conn.execute("DELETE FROM records WHERE writer=? AND seq <= ?",
+                              (writer, seq)).rowcount
+        if n == 0:
+            return PruneReport(0, 0)
         gone = conn.execute("DELETE FROM objects WHERE key NOT IN (SELECT key FROM refs)"
                             ).rowcount
-        self._known.clear()
         return PruneReport(n, gone)
 
     def size(self) -> int:
@@ -381,22 +397,6 @@ def _where(q: Query) -> tuple[str, list[object]]:
         parts.append("outcome = ?")
         args.append(q.outcome)
     return (" WHERE " + " AND ".join(parts) if parts else ""), args
-
-
-def _body(blob: bytes, where: str, trace_id: str) -> dict[str, Any]:
-    try:
-        body = unpack(blob)
-    except Unreadable as exc:
-        raise RecordsError("records.corrupt", where, f"record `{trace_id}`: {exc}") from None
-    if not isinstance(body, dict):
-        raise RecordsError("records.corrupt", where, f"record `{trace_id}` is not an object")
-    return body
-
-
-def _stored(r: Sequence[Any], where: str) -> StoredRecord:
-    return StoredRecord(trace_id=r[0], at=r[1], policy_hash=r[2], policy_name=r[3],
-                        selected=r[4], served_by=r[5], outcome=r[6], writer=r[7], seq=r[8],
-                        hash=r[9], body=_body(r[10], where, r[0]))
 
 
 def _classified(exc: sqlite3.Error, where: str) -> RecordsError:

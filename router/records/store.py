@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from router.common.problems import Problem, RefusedError
+from router.records.canonical import Unreadable, unpack
 from router.records.chain import Head, Link
 from router.records.row import Row
 
@@ -38,6 +39,25 @@ class StoredRecord:
     seq: int
     hash: str
     body: dict[str, Any]
+
+
+def record_body(blob: bytes, where: str, trace_id: str) -> dict[str, Any]:
+    """A stored row's body, read strictly: damage is `records.corrupt` naming the record."""
+    try:
+        body = unpack(blob)
+    except Unreadable as exc:
+        raise RecordsError("records.corrupt", where, f"record `{trace_id}`: {exc}") from None
+    if not isinstance(body, dict):
+        raise RecordsError("records.corrupt", where, f"record `{trace_id}` is not an object")
+    return body
+
+
+def stored_record(r: Sequence[Any], where: str) -> StoredRecord:
+    """A `StoredRecord` from the columns trace_id, at, policy_hash, policy_name, selected,
+    served_by, outcome, writer, seq, hash, body (in that order)."""
+    return StoredRecord(trace_id=r[0], at=r[1], policy_hash=r[2], policy_name=r[3],
+                        selected=r[4], served_by=r[5], outcome=r[6], writer=r[7], seq=r[8],
+                        hash=r[9], body=record_body(r[10], where, r[0]))
 
 
 @dataclass(frozen=True)
