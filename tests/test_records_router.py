@@ -302,3 +302,47 @@ def test_a_forked_child_records_into_the_same_store(tmp_path: Path) -> None:
     links, heads = store.chains()
     assert len(heads) == 2 and verify(links, heads, None) == []
     store.close()
+
+
+def test_store_content_on_the_command_line(tmp_path: Path) -> None:
+    records = tmp_path / "records.sqlite3"
+    args = ["route", "--policy", str(EXAMPLES / "support-tickets.policy.json"), "--request",
+            str(EXAMPLES / "support-ticket.request.json"), "--records", str(records),
+            "--max-rows", "1"]
+    assert _cli(*args).returncode == 0
+    assert b"Ticket #4411" not in stored_bytes(records)
+    assert _cli(*args, "--store-content").returncode == 0
+    assert b"Ticket #4411" in stored_bytes(records)
+
+
+def test_many_writer_threads_lose_nothing(tmp_path: Path) -> None:
+    """Eight routers' writers on one SQLite file, fed from eight threads at once."""
+    import threading
+
+    from hypothesis import find
+
+    from router.records import Pending, RecordWriter
+    from tests.records_support import decided
+    from tests.strategies import scenarios
+
+    decision = decided(find(scenarios(), lambda s: len(s.catalog) >= 3))
+    path = tmp_path / "records.sqlite3"
+    writers = [RecordWriter(SqliteStore(path)) for _ in range(8)]
+
+    def feed(i: int) -> None:
+        for j in range(250):
+            writers[i].submit(Pending(decision, f"{i}-{j}", "cfg"))
+
+    threads = [threading.Thread(target=feed, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for w in writers:
+        w.close()
+    assert sum(w.written for w in writers) == 2000 and all(w.errors == 0 for w in writers)
+    store = SqliteStore(path)
+    assert len(list(store.iterate(Query()))) == 2000
+    links, heads = store.chains()
+    assert len(heads) == 8 and verify(links, heads, None) == []
+    store.close()

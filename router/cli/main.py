@@ -72,11 +72,12 @@ def _config(args: argparse.Namespace) -> Any:
     """Settings from the command line: where decisions are recorded."""
     from router.config import RouterConfig
 
+    content = bool(getattr(args, "store_content", False))
     if getattr(args, "no_record", False):
         return RouterConfig(records=None)
     if getattr(args, "records", None):
-        return RouterConfig(records=args.records)
-    return RouterConfig()
+        return RouterConfig(records=args.records, store_content=content)
+    return RouterConfig(store_content=content)
 
 
 def _router(args: argparse.Namespace) -> Any:
@@ -425,6 +426,8 @@ def parser() -> argparse.ArgumentParser:
                         help="record decisions in this SQLite file (default: "
                              "UNHARDCODED_RECORDS, else the user's data directory)")
         sp.add_argument("--no-record", action="store_true", help="do not record decisions")
+        sp.add_argument("--store-content", action="store_true",
+                        help="record the request's messages too (default: only their SHA-256)")
 
     r = sub.add_parser("route", help="decide (dry run) and print the decision")
     r.add_argument("--policy", required=True)

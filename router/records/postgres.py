@@ -20,10 +20,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import os
 import re
 import threading
-import weakref
 from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import quote
@@ -32,6 +30,7 @@ import psycopg
 from psycopg import errors as pgerrors
 from psycopg.conninfo import conninfo_to_dict
 
+from router.common.forks import in_child_after_fork
 from router.records.canonical import Unreadable, pack, unpack
 from router.records.chain import Head, Link, link, sign
 from router.records.row import Row, catalog_object, utc_text
@@ -43,6 +42,7 @@ from router.records.store import (
     Query,
     RecordsError,
     StoredRecord,
+    query_filter,
     record_body,
     stored_record,
 )
@@ -104,7 +104,7 @@ class PostgresStore:
         except BaseException:
             self._conn.close()
             raise
-        _watch_forks(self)
+        in_child_after_fork(self)
 
     # -- opening ------------------------------------------------------------------------------
 
@@ -175,7 +175,8 @@ class PostgresStore:
         if schema < STORE_SCHEMA:
             raise RecordsError("records.schema", self.where,
                                f"has store schema {schema}; this router reads "
-                               f"{STORE_SCHEMA}", "run `unhardcoded trace migrate`")
+                               f"{STORE_SCHEMA}, with no migration from it",
+                               "read it with the release that wrote it, or start a new store")
 
     def _not_ours(self) -> RecordsError:
         return RecordsError("records.not_ours", self.where,
@@ -288,7 +289,7 @@ class PostgresStore:
 
     def iterate(self, query: Query) -> Iterator[StoredRecord]:
         """Paged by (at, id), so a long iteration holds no transaction open."""
-        where, args = _where(query)
+        where, args = query_filter(query, "%s")
         order = "DESC" if query.newest_first else "ASC"
         cmp = "<" if query.newest_first else ">"
         after: tuple[str, int] | None = None
@@ -461,8 +462,11 @@ class PostgresStore:
                                 "grant the role the rights it needs, or name another store")
         return RecordsError("records.io", self.where, self._scrub(exc))
 
+    def after_fork_in_child(self) -> None:
+        self.after_fork()
+
     def after_fork(self) -> None:
-        """In a forked child (called by the fork hook below, and by the writer): the parent's
+        """In a forked child (called by the fork hook, and by the writer): the parent's
         connection is neither used nor closed here — closing it would end the parent's
         session — and the next call connects anew. Safe to call twice."""
         self._lock = threading.Lock()
@@ -485,43 +489,6 @@ def public_location(dsn: str) -> tuple[str, str]:
     return f"postgresql://{host}{port}/{db}", str(params.get("password") or "")
 
 
-def _where(q: Query) -> tuple[str, list[object]]:
-    parts: list[str] = []
-    args: list[object] = []
-    if q.since:
-        parts.append("at >= %s")
-        args.append(q.since)
-    if q.until:
-        parts.append("at < %s")
-        args.append(q.until)
-    if q.policy:
-        parts.append("(policy_name = %s OR policy_hash LIKE %s ESCAPE '\\')")
-        args += [q.policy, q.policy.replace("\\", "\\\\").replace("%", "\\%")
-                 .replace("_", "\\_") + "%"]
-    if q.served_by:
-        parts.append("served_by = %s")
-        args.append(q.served_by)
-    if q.outcome:
-        parts.append("outcome = %s")
-        args.append(q.outcome)
-    return (" WHERE " + " AND ".join(parts) if parts else ""), args
 
 
-_STORES: weakref.WeakSet[PostgresStore] = weakref.WeakSet()
 _ORPHANS: list[psycopg.Connection[Any]] = []  # a parent's connections: kept, not collected
-_HOOKED = threading.Lock()
-_hooked = False
-
-
-def _watch_forks(store: PostgresStore) -> None:
-    global _hooked
-    with _HOOKED:
-        _STORES.add(store)
-        if not _hooked:
-            os.register_at_fork(after_in_child=_reconnect_in_child)
-            _hooked = True
-
-
-def _reconnect_in_child() -> None:
-    for store in list(_STORES):
-        store.after_fork()

@@ -26,6 +26,7 @@ from router.records.store import (
     Query,
     RecordsError,
     StoredRecord,
+    query_filter,
     record_body,
     stored_record,
 )
@@ -129,7 +130,9 @@ class SqliteStore:
             if schema < STORE_SCHEMA:
                 raise RecordsError("records.schema", self.where,
                                    f"has store schema {schema}; this router reads "
-                                   f"{STORE_SCHEMA}", "run `unhardcoded trace migrate`")
+                                   f"{STORE_SCHEMA}, with no migration from it",
+                                   "read it with the release that wrote it, or start a new "
+                                   "store")
             conn.execute("PRAGMA quick_check(1)").fetchone()
             return
         conn.execute("BEGIN IMMEDIATE")
@@ -216,7 +219,7 @@ class SqliteStore:
         return rows[0] if rows else None
 
     def iterate(self, query: Query) -> Iterator[StoredRecord]:
-        where, args = _where(query)
+        where, args = query_filter(query, "?")
         order = "DESC" if query.newest_first else "ASC"
         sql = f"SELECT {_COLUMNS} FROM records{where} ORDER BY at {order}, id {order}"
         if query.limit is not None:
@@ -377,26 +380,6 @@ class SqliteStore:
             self._conn.close()
 
 
-def _where(q: Query) -> tuple[str, list[object]]:
-    parts: list[str] = []
-    args: list[object] = []
-    if q.since:
-        parts.append("at >= ?")
-        args.append(q.since)
-    if q.until:
-        parts.append("at < ?")
-        args.append(q.until)
-    if q.policy:
-        parts.append("(policy_name = ? OR policy_hash LIKE ? ESCAPE '\\')")
-        args += [q.policy, q.policy.replace("\\", "\\\\").replace("%", "\\%")
-                 .replace("_", "\\_") + "%"]
-    if q.served_by:
-        parts.append("served_by = ?")
-        args.append(q.served_by)
-    if q.outcome:
-        parts.append("outcome = ?")
-        args.append(q.outcome)
-    return (" WHERE " + " AND ".join(parts) if parts else ""), args
 
 
 def _classified(exc: sqlite3.Error, where: str) -> RecordsError:

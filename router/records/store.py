@@ -71,6 +71,29 @@ class Query:
     newest_first: bool = False
 
 
+def query_filter(q: Query, mark: str) -> tuple[str, list[object]]:
+    """The SQL `WHERE` of a query, with `mark` as the parameter placeholder (`?`, `%s`)."""
+    parts: list[str] = []
+    args: list[object] = []
+    if q.since:
+        parts.append(f"at >= {mark}")
+        args.append(q.since)
+    if q.until:
+        parts.append(f"at < {mark}")
+        args.append(q.until)
+    if q.policy:  # a name, or a hash prefix (LIKE's wildcards escaped)
+        parts.append(f"(policy_name = {mark} OR policy_hash LIKE {mark} ESCAPE '\\')")
+        args += [q.policy, q.policy.replace("\\", "\\\\").replace("%", "\\%")
+                 .replace("_", "\\_") + "%"]
+    if q.served_by:
+        parts.append(f"served_by = {mark}")
+        args.append(q.served_by)
+    if q.outcome:
+        parts.append(f"outcome = {mark}")
+        args.append(q.outcome)
+    return (" WHERE " + " AND ".join(parts) if parts else ""), args
+
+
 @dataclass(frozen=True)
 class PruneReport:
     records: int

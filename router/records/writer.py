@@ -16,9 +16,9 @@ import os
 import queue
 import threading
 import uuid
-import weakref
 from dataclasses import dataclass
 
+from router.common.forks import in_child_after_fork
 from router.common.problems import RefusedError
 from router.records.row import Pending, Row, Snapshots, build_row
 from router.records.store import ChainWriter, RecordStore
@@ -56,7 +56,7 @@ class RecordWriter:
         self._done = 0
         self._closed = False
         self._start()
-        _watch_forks(self)
+        in_child_after_fork(self)
 
     def _start(self) -> None:
         """A new chain (writer id) and thread; in a forked child too, whose copy of the
@@ -140,7 +140,7 @@ class RecordWriter:
                 self._done += len(batch)
                 self._cond.notify_all()
 
-    def _after_fork(self) -> None:
+    def after_fork_in_child(self) -> None:
         if not self._closed:
             try:
                 self.store.after_fork()
@@ -154,23 +154,3 @@ class RecordWriter:
         self.errors += n
         self.last_error = message
         log.error("records: %d decision(s) not stored: %s", n, message)
-
-
-_WRITERS: weakref.WeakSet[RecordWriter] = weakref.WeakSet()
-_HOOKED = threading.Lock()
-_hooked = False
-
-
-def _watch_forks(writer: RecordWriter) -> None:
-    """Restart every live writer in a forked child (registered once, on first use)."""
-    global _hooked
-    with _HOOKED:
-        _WRITERS.add(writer)
-        if not _hooked:
-            os.register_at_fork(after_in_child=_restart_in_child)
-            _hooked = True
-
-
-def _restart_in_child() -> None:
-    for w in list(_WRITERS):
-        w._after_fork()
