@@ -166,3 +166,33 @@ def test_replay_10000(benchmark: Any, readme: tuple[Decider, Any], tmp_path: Pat
     benchmark.extra_info["records_per_s"] = round(10_000 / benchmark.stats.stats.median)
     print(f"\nreplay: {benchmark.extra_info['records_per_s']} records/s (one derivation "
           "from the stored snapshot included)")
+
+
+def test_diff_10000_with_a_changed_price(benchmark: Any, readme: tuple[Decider, Any],
+                                         tmp_path: Path) -> None:
+    """`diff --catalog` over 10,000 stored decisions, the README winner's price raised."""
+    from router.catalog.offerings import build_catalog, default_catalog
+    from router.records.whatif import WhatIf
+
+    decider, features = readme
+    path = tmp_path / "r.sqlite3"
+    writer = RecordWriter(SqliteStore(path))
+    for i in range(10_000):
+        f = features.model_copy(update={"input_tokens": features.input_tokens + i % 500})
+        writer.submit(Pending(decider.decide(f, LiveState.not_consulted(), AT), f"t{i}", "c"))
+    writer.close()
+    winner = decider.decide(features, LiveState.not_consulted(), AT).selected
+    doc = default_catalog().to_json()
+    doc["offerings"] = [{**o, "output_price": 9.0} if o["id"] == winner else o
+                        for o in doc["offerings"]]
+    dearer = build_catalog(doc)
+    store = SqliteStore(path)
+
+    def run() -> Any:
+        return WhatIf(Replayer(store), catalog=dearer).run(store.iterate(Query()))
+
+    report = benchmark.pedantic(run, rounds=1, iterations=1)
+    assert report.decisions == 10_000 and len(report.moved) == 10_000
+    benchmark.extra_info["records_per_s"] = round(10_000 / benchmark.stats.stats.median)
+    print(f"\ndiff: {benchmark.extra_info['records_per_s']} records/s, all 10,000 moved "
+          f"({report.moved[0].why}); one derivation of the new catalog included")

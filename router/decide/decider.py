@@ -11,7 +11,7 @@ import datetime as dt
 import functools
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,7 +70,8 @@ class Decision:
     cascade: tuple[str, ...]
     evaluator: Evaluator  # the decider's, shared by record, explain and render
     settle: Callable[[], tuple[tuple[Ranked, ...], dict[str, tuple[str, ...]]]]
-    strike: Callable[[], dict[str, tuple[str, ...]]]  # the candidates a label test rejected
+    in_view: Mapping[str, object]  # the candidates no label test struck (the view's checks)
+    fail: Callable[[str], tuple[str, ...]]  # a candidate's failed residual clauses, finished
 
     @functools.cached_property
     def calls(self) -> tuple[HopCall, ...]:
@@ -85,7 +86,10 @@ class Decision:
 
     @functools.cached_property
     def _struck(self) -> dict[str, tuple[str, ...]]:
-        return self.strike()
+        """Candidates a label test struck: every failed clause of each, in catalog order."""
+        d = self.derivation
+        return {o.id: self.fail(o.id) for o in d.catalog.offerings
+                if o.id in d.residual and o.id not in self.in_view}
 
     @property
     def rejected_in_view(self) -> dict[str, tuple[str, ...]]:
@@ -118,7 +122,9 @@ class Decision:
         them); the record and explain report them all."""
         d = self.derivation
         if offering_id not in d.rejected:
-            return self.late_rejected.get(offering_id, ())
+            if offering_id in d.residual and offering_id not in self.in_view:
+                return self.fail(offering_id)  # struck by a label test
+            return self._settled[1].get(offering_id, ())
         o = d.catalog.get(offering_id)
         assert o is not None
         static, residual = self.evaluator.split(offering_id)
@@ -233,13 +239,12 @@ class Decider:
                     ranking.append(Ranked(oid, keys))
             return tuple(ranking), late
 
-        def strike() -> dict[str, tuple[str, ...]]:
-            """Struck by a label test: every failed clause of each, in order."""
-            return {o.id: self.failed(o.id, ctx) for o in self.offerings if o.id not in checks}
+        def fail(offering_id: str) -> tuple[str, ...]:
+            return self.failed(offering_id, ctx)
 
         selected = hops[0] if hops else None
         cascade = tuple(hops[1:])
-        return Decision(self.d, ctx, selected, cascade, self.evaluator, settle, strike)
+        return Decision(self.d, ctx, selected, cascade, self.evaluator, settle, checks, fail)
 
     def failed(self, offering_id: str, ctx: Context) -> tuple[str, ...]:
         """The candidate's residual clauses that fail for this request."""

@@ -22,6 +22,7 @@ from router.engine.derive import derive
 from router.explain.record import to_record
 from router.live.state import Layered, LiveState, LiveValues
 from router.policy.admit import admit
+from router.policy.terms import Policy
 from router.records.canonical import normal
 from router.records.row import ROW_SCHEMA, decision_summary, outcome_digest
 from router.records.store import RecordsError, RecordStore, StoredRecord
@@ -45,6 +46,8 @@ class Replayer:
         self._deciders: OrderedDict[tuple[str, str], Decider] = OrderedDict()
         self._capacity = capacity
         self._objects: OrderedDict[str, Any] = OrderedDict()
+        self._catalogs: OrderedDict[str, Catalog] = OrderedDict()
+        self._policies: OrderedDict[str, Policy] = OrderedDict()
 
     def load(self, key: str) -> Any:
         """A stored object (policy term, catalog snapshot, live layer), cached."""
@@ -64,7 +67,7 @@ class Replayer:
         if found is not None:
             self._deciders.move_to_end(key)
             return found
-        policy = admit(self._object(body["policy"]))
+        policy = self.policy(body["policy"])
         catalog = self.catalog(body["catalog"])
         if catalog.version != body["catalog_version"]:
             raise RecordsError("records.catalog_mismatch", self.store.where,
@@ -76,9 +79,25 @@ class Replayer:
         return decider
 
     def catalog(self, key: str) -> Catalog:
-        obj = self._object(key)
-        catalog = build_catalog(obj["catalog"], f"stored catalog {key}")
-        return dataclasses.replace(catalog, disabled=frozenset(obj["disabled"]))
+        """A stored catalog snapshot, validated once per key (a few kept)."""
+        found = self._catalogs.get(key)
+        if found is None:
+            obj = self._object(key)
+            catalog = build_catalog(obj["catalog"], f"stored catalog {key}")
+            found = self._catalogs[key] = dataclasses.replace(
+                catalog, disabled=frozenset(obj["disabled"]))
+            while len(self._catalogs) > self._capacity:
+                self._catalogs.popitem(last=False)
+        return found
+
+    def policy(self, key: str) -> Policy:
+        """A stored policy, admitted once per key."""
+        found = self._policies.get(key)
+        if found is None:
+            found = self._policies[key] = admit(self._object(key))
+            while len(self._policies) > 64:
+                self._policies.popitem(last=False)
+        return found
 
     def decide(self, stored: StoredRecord) -> Decision:
         body = stored.body

@@ -21,7 +21,6 @@ from router.decide.decider import Decider, Decision
 from router.engine.derive import derive
 from router.engine.facts import effective_max_output, est_cost
 from router.live.state import Layered, LiveState, LiveValues
-from router.policy.admit import admit
 from router.policy.terms import Policy
 from router.records.rebuild import Replayer
 from router.records.store import StoredRecord
@@ -109,7 +108,7 @@ class WhatIf:
     def one(self, stored: StoredRecord) -> tuple[str | None, str | None, str, float | None,
                                                   float | None]:
         body = stored.body
-        old_policy = admit(self.replayer.load(body["policy"]))
+        old_policy = self.replayer.policy(body["policy"])
         old_catalog = self.replayer.catalog(body["catalog"])
         policy = self.policy or old_policy
         catalog = self.catalog or old_catalog
