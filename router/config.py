@@ -52,6 +52,9 @@ class RouterConfig:
     # Not hashed: where records go does not change a decision.
     records: RecordsSetting = field(default=Records.FROM_ENVIRONMENT, compare=False)
     store_content: bool = field(default=False, compare=False)  # also store message content
+    # True: a decision that cannot be recorded is not served (`RecordsError` records.not_stored;
+    # for complete/stream, after the call). False (default): a failing store is logged, counted.
+    records_required: bool = field(default=False, compare=False)
     # Injected seams (not hashed). `environ`: keys and `<PROVIDER>_BASE_URL`; None reads a
     # snapshot of `os.environ` when the router is made.
     environ: Mapping[str, str] | None = field(default=None, compare=False, repr=False)

@@ -55,7 +55,7 @@ from router.live.health import HealthTracker
 from router.live.state import LiveState, with_disabled
 from router.policy.memo import AdmittedPolicies, PolicyInput
 from router.policy.terms import Policy
-from router.records import Pending, RecordWriter, recorder
+from router.records import Pending, RecordsError, RecordWriter, recorder
 from router.request.features import Request, RequestFeatures, features_of, parse_request
 
 
@@ -168,11 +168,19 @@ class Router:
     def _record(self, decision: Decision, trace_id: str, outcome: Outcome | None, label: str,
                 policy_name: str | None, messages: Any) -> None:
         """Queue the decision for the records writer (docs/records.md); costs ~1 µs here."""
-        if self.records is not None:
-            self.records.submit(Pending(
-                decision, trace_id, self.config.hash,
-                outcome.to_json() if outcome is not None else None, label, policy_name,
-                messages, self.config.store_content))
+        if self.records is None:
+            return
+        pending = Pending(decision, trace_id, self.config.hash,
+                          outcome.to_json() if outcome is not None else None, label,
+                          policy_name, messages, self.config.store_content)
+        if not self.config.records_required:
+            self.records.submit(pending)
+        elif not self.records.write_now(pending):
+            raise RecordsError("records.not_stored", self.records.store.where,
+                               f"decision `{trace_id}` could not be recorded, and this router "
+                               f"requires every decision recorded: {self.records.last_error}",
+                               "see the store's error in the log; `records_required=False` "
+                               "serves on without recording")
 
     def explain(self, policy: PolicyInput, offering: str,
                 request: Mapping[str, Any] | RequestFeatures | None = None,

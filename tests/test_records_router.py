@@ -346,3 +346,22 @@ def test_many_writer_threads_lose_nothing(tmp_path: Path) -> None:
     links, heads = store.chains()
     assert len(heads) == 8 and verify(links, heads, None) == []
     store.close()
+
+
+def test_a_router_that_requires_records_does_not_serve_an_unrecorded_decision(
+        fakes: tuple[FakeProvider, FakeProvider], tmp_path: Path) -> None:
+    from router.records import RecordsError
+
+    path = tmp_path / "records.sqlite3"
+    router = Router(catalog(), config=RouterConfig(environ={}, records=path,
+                                                   records_required=True))
+    served = router.route(policy(), REQUEST)  # recorded before it is returned
+    assert SqliteStore(path).get(served.trace_id) is not None
+    other = sqlite3.connect(path)  # the store breaks
+    other.execute("DROP TABLE records")
+    other.commit()
+    other.close()
+    with pytest.raises(RecordsError) as err:
+        router.route(policy(), REQUEST)
+    assert err.value.code == "records.not_stored"
+    router.close()

@@ -15,6 +15,7 @@ import datetime as dt
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +40,7 @@ class Pending:
     policy_name: str | None = None
     messages: Any = None  # the request's messages: digested by the writer, stored if asked
     store_content: bool = False
+    ack: Future[bool] | None = None  # set True once committed, False if it could not be
 
 
 @dataclass

@@ -11,11 +11,13 @@ full (the store cannot keep up) drops the newest decisions and counts them in `d
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import queue
 import threading
 import uuid
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 from router.common.forks import in_child_after_fork
@@ -77,9 +79,25 @@ class RecordWriter:
             self._queue.put_nowait(pending)
         except queue.Full:
             self.dropped += 1
+            if pending.ack is not None:
+                pending.ack.set_result(False)
             return
         with self._cond:
             self._submitted += 1
+
+    def write_now(self, pending: Pending, timeout_s: float = 30.0) -> bool:
+        """Queue a decision and wait until it is committed: True if it was (for routers that
+        must not serve a decision they could not record)."""
+        ack: Future[bool] = Future()
+        self.submit(dataclasses.replace(pending, ack=ack))
+        if self._closed:
+            return False
+        with contextlib.suppress(queue.Full):
+            self._queue.put_nowait(_WAKE)
+        try:
+            return ack.result(timeout_s)
+        except TimeoutError:
+            return False
 
     def flush(self, timeout_s: float = 30.0) -> bool:
         """Wait until every decision queued so far is committed (or failed); True if so."""
@@ -127,15 +145,20 @@ class RecordWriter:
 
     def _write(self, batch: list[Pending]) -> None:
         rows: list[Row] = []
+        ok = False
         try:
             rows = [build_row(p, self.snapshots) for p in batch]
             self.store.write(rows, self.writer)
             self.written += len(rows)
+            ok = True
         except RefusedError as exc:
             self._failed(len(batch), str(exc))
         except Exception as exc:  # a store failure must never stop the writer thread
             self._failed(len(batch), f"{type(exc).__name__}: {exc}")
         finally:
+            for p in batch:
+                if p.ack is not None and not p.ack.done():
+                    p.ack.set_result(ok)
             with self._cond:
                 self._done += len(batch)
                 self._cond.notify_all()
