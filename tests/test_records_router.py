@@ -365,3 +365,21 @@ def test_a_router_that_requires_records_does_not_serve_an_unrecorded_decision(
         router.route(policy(), REQUEST)
     assert err.value.code == "records.not_stored"
     router.close()
+
+
+def test_a_program_that_never_closes_its_router_still_writes_its_records(tmp_path: Path) -> None:
+    path = tmp_path / "records.sqlite3"
+    script = textwrap.dedent(f"""
+        from router.config import RouterConfig
+        from router.facade import Router
+        from tests.dispatch_support import catalog, policy
+        r = Router(catalog(), config=RouterConfig(environ={{}}, records={str(path)!r},
+                                                   derive_in_processes=False))
+        for _ in range(5):
+            r.route(policy(), {{"messages": [{{"role": "user", "content": "hi"}}]}})
+        # no close(): the interpreter exits with the decisions still queued
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr
+    assert len(list(SqliteStore(path).iterate(Query()))) == 5

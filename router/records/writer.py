@@ -10,6 +10,7 @@ full (the store cannot keep up) drops the newest decisions and counts them in `d
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import dataclasses
 import logging
@@ -17,6 +18,7 @@ import os
 import queue
 import threading
 import uuid
+import weakref
 from concurrent.futures import Future
 from dataclasses import dataclass
 
@@ -59,6 +61,7 @@ class RecordWriter:
         self._closed = False
         self._start()
         in_child_after_fork(self)
+        _flush_at_exit(self)
 
     def _start(self) -> None:
         """A new chain (writer id) and thread; in a forked child too, whose copy of the
@@ -177,3 +180,25 @@ class RecordWriter:
         self.errors += n
         self.last_error = message
         log.error("records: %d decision(s) not stored: %s", n, message)
+
+
+_OPEN: weakref.WeakSet[RecordWriter] = weakref.WeakSet()
+_EXIT_LOCK = threading.Lock()
+_exit_hooked = False
+
+
+def _flush_at_exit(writer: RecordWriter) -> None:
+    """A program that ends without closing its router still writes what it queued (the
+    writer's thread is a daemon, so the interpreter would not wait for it)."""
+    global _exit_hooked
+    with _EXIT_LOCK:
+        _OPEN.add(writer)
+        if not _exit_hooked:
+            atexit.register(_flush_all)
+            _exit_hooked = True
+
+
+def _flush_all() -> None:
+    for w in list(_OPEN):
+        if not w._closed:
+            w.flush(timeout_s=10.0)
