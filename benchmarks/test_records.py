@@ -144,14 +144,19 @@ def test_write_throughput(benchmark: Any, readme: tuple[Decider, Any], tmp_path:
     print(f"\n{writers} writer(s): {benchmark.extra_info['records_per_s']} records/s")
 
 
-def test_replay_10000(benchmark: Any, readme: tuple[Decider, Any], tmp_path: Path) -> None:
-    decider, features = readme
-    path = tmp_path / "r.sqlite3"
+def _store_10000(decider: Decider, features: Any, path: Path) -> None:
+    """10,000 README decisions (input tokens varied) recorded in `path`."""
     writer = RecordWriter(SqliteStore(path))
     for i in range(10_000):
         f = features.model_copy(update={"input_tokens": features.input_tokens + i % 500})
         writer.submit(Pending(decider.decide(f, LiveState.not_consulted(), AT), f"t{i}", "c"))
     writer.close()
+
+
+def test_replay_10000(benchmark: Any, readme: tuple[Decider, Any], tmp_path: Path) -> None:
+    decider, features = readme
+    path = tmp_path / "r.sqlite3"
+    _store_10000(decider, features, path)
     store = SqliteStore(path)
 
     def replay_all() -> int:
@@ -176,11 +181,7 @@ def test_diff_10000_with_a_changed_price(benchmark: Any, readme: tuple[Decider, 
 
     decider, features = readme
     path = tmp_path / "r.sqlite3"
-    writer = RecordWriter(SqliteStore(path))
-    for i in range(10_000):
-        f = features.model_copy(update={"input_tokens": features.input_tokens + i % 500})
-        writer.submit(Pending(decider.decide(f, LiveState.not_consulted(), AT), f"t{i}", "c"))
-    writer.close()
+    _store_10000(decider, features, path)
     winner = decider.decide(features, LiveState.not_consulted(), AT).selected
     doc = default_catalog().to_json()
     doc["offerings"] = [{**o, "output_price": 9.0} if o["id"] == winner else o

@@ -12,6 +12,7 @@ from router.facade import Router
 from tests.catalog_sources import extract_catalog_sources
 from tests.dispatch_support import ANTHROPIC_KEY, OPENAI_KEY, Clock, environ, make_router
 from tests.fakes import FakeProvider
+from tests.records_backends import BACKENDS, Backend, make_backend
 
 FIXTURES = Path(__file__).parent / "fixtures"
 AT = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
@@ -72,3 +73,12 @@ def _records_in_a_temp_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator
         os.environ.pop("UNHARDCODED_RECORDS", None)
     else:
         os.environ["UNHARDCODED_RECORDS"] = old
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    """A new, empty records store location: a SQLite file, or a PostgreSQL schema of its own
+    (skipped without a server, failed when `.ci/run` requires one)."""
+    made = make_backend(request.param, tmp_path)
+    yield made
+    made.close()

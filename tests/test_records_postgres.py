@@ -39,11 +39,9 @@ from router.records import (
 from router.records.row import Snapshots, build_row
 from router.records.store import ChainWriter
 from tests.records_backends import (
-    BACKENDS,
     Backend,
     PostgresBackend,
     in_schema,
-    make_backend,
     postgres_dsn,
     require_psycopg,
 )
@@ -57,14 +55,6 @@ SECRET = "hunter2-not-to-be-shown"
 @pytest.fixture()
 def pg() -> Iterator[PostgresBackend]:
     made = PostgresBackend(postgres_dsn())
-    yield made
-    made.close()
-
-
-@pytest.fixture(params=BACKENDS)
-def both(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    """Either store (several replicas are several processes on one SQLite file, too)."""
-    made = make_backend(request.param, tmp_path)
     yield made
     made.close()
 
@@ -111,14 +101,14 @@ _WRITER = textwrap.dedent("""
 PER_WRITER = 500
 
 
-def test_four_processes_write_while_the_store_is_pruned(both: Backend) -> None:
+def test_four_processes_write_while_the_store_is_pruned(backend: Backend) -> None:
     """Four routers (processes) append to one store at once while a fifth prunes the first
     half of each one's records over and over and verifies the store meanwhile: every record is
     either stored or was pruned (never lost, never twice), the newer half is all there, every
     object a record needs is still stored, and every chain verifies with its signature, during
     the writes and after."""
-    both.open().close()  # the tables, before the writers race to create them
-    procs = [subprocess.Popen([sys.executable, "-c", _WRITER, both.location, f"w{i}",
+    backend.open().close()  # the tables, before the writers race to create them
+    procs = [subprocess.Popen([sys.executable, "-c", _WRITER, backend.location, f"w{i}",
                                str(PER_WRITER)],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT,
                               env={**os.environ, "PYTHONPATH": str(ROOT)})
@@ -129,7 +119,7 @@ def test_four_processes_write_while_the_store_is_pruned(both: Backend) -> None:
         assert p.stdin is not None
         p.stdin.write("go\n")
         p.stdin.flush()
-    store = both.open()
+    store = backend.open()
     key = b"k" * 32
     half = dt.datetime(2026, 1, 1, tzinfo=dt.UTC) + dt.timedelta(seconds=PER_WRITER // 2)
     pruned, checked = 0, []
@@ -183,12 +173,12 @@ def test_a_forked_child_does_not_share_its_parents_session(pg: PostgresBackend,
     store.close()
 
 
-def test_a_replica_stores_again_the_objects_another_one_pruned(both: Backend,
+def test_a_replica_stores_again_the_objects_another_one_pruned(backend: Backend,
                                                               scenario: Scenario) -> None:
     """Replica B prunes every record, and with them the policy and catalog objects; replica
     A's next record must store them again, not assume it did so once already."""
     snapshots = Snapshots()
-    a, b = both.open(), both.open()
+    a, b = backend.open(), backend.open()
     a.write([build_row(Pending(decided(scenario), "first", "cfg"), snapshots)],
             ChainWriter("a"))
     assert b.prune(dt.datetime(2999, 1, 1, tzinfo=dt.UTC), None, None).objects > 0
@@ -299,10 +289,10 @@ def test_a_wrong_password_is_a_location_error_that_does_not_show_it(
     assert SECRET not in _refused(err.value)
 
 
-def test_a_meta_table_that_is_not_ours_is_refused(both: Backend) -> None:
-    both.sql("CREATE TABLE meta (id INTEGER, note TEXT)")
+def test_a_meta_table_that_is_not_ours_is_refused(backend: Backend) -> None:
+    backend.sql("CREATE TABLE meta (id INTEGER, note TEXT)")
     with pytest.raises(RecordsError) as err:
-        both.open()
+        backend.open()
     assert err.value.code == "records.not_ours"
 
 

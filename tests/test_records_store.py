@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ from router.records import Pending, Query, RecordsError, Replayer, SqliteStore, 
 from router.records.canonical import canonical
 from router.records.row import Snapshots, build_row
 from router.records.store import ChainWriter
-from tests.records_backends import BACKENDS, Backend, make_backend
+from tests.records_backends import Backend
 from tests.records_support import decided, live_record, writer
 from tests.strategies import Scenario, scenarios
 
@@ -28,14 +27,6 @@ MANY = settings(max_examples=120, deadline=None,
 
 
 _TRACES = itertools.count()
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    """A new, empty store location: a SQLite file, or a PostgreSQL schema of its own."""
-    made = make_backend(request.param, tmp_path)
-    yield made
-    made.close()
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,9 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from router.catalog.offerings import Catalog, build_catalog
 from router.common.problems import RefusedError
@@ -37,67 +38,72 @@ class Replayed:
     decision: Decision | None = None
 
 
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def _cached(cache: OrderedDict[K, V], key: K, make: Callable[[], V], capacity: int) -> V:
+    """`cache[key]`, made on a miss; the least recently used entries beyond `capacity` go."""
+    found = cache.get(key)
+    if found is None:
+        found = cache[key] = make()
+        while len(cache) > capacity:
+            cache.popitem(last=False)
+    else:
+        cache.move_to_end(key)
+    return found
+
+
 class Replayer:
     """Re-decides stored decisions; derivations are shared by records with the same policy
     and catalog snapshot (a few cached)."""
 
     def __init__(self, store: RecordStore, capacity: int = 8) -> None:
         self.store = store
-        self._deciders: OrderedDict[tuple[str, str], Decider] = OrderedDict()
         self._capacity = capacity
+        self._deciders: OrderedDict[tuple[str, str, frozenset[str]], Decider] = OrderedDict()
         self._objects: OrderedDict[str, Any] = OrderedDict()
         self._catalogs: OrderedDict[str, Catalog] = OrderedDict()
         self._policies: OrderedDict[str, Policy] = OrderedDict()
 
     def load(self, key: str) -> Any:
         """A stored object (policy term, catalog snapshot, live layer), cached."""
-        return self._object(key)
+        return _cached(self._objects, key, lambda: self.store.load_object(key), 64)
 
-    def _object(self, key: str) -> Any:
-        found = self._objects.get(key)
-        if found is None:
-            found = self._objects[key] = self.store.load_object(key)
-            while len(self._objects) > 64:
-                self._objects.popitem(last=False)
-        return found
+    def catalog(self, key: str) -> Catalog:
+        """A stored catalog snapshot, validated once per key (a few kept)."""
+        def make() -> Catalog:
+            obj = self.load(key)
+            catalog = build_catalog(obj["catalog"], f"stored catalog {key}")
+            return dataclasses.replace(catalog, disabled=frozenset(obj["disabled"]))
+
+        return _cached(self._catalogs, key, make, self._capacity)
+
+    def policy(self, key: str) -> Policy:
+        """A stored policy, admitted once per key."""
+        return _cached(self._policies, key, lambda: admit(self.load(key)), 64)
+
+    def decider_for(self, policy: Policy, catalog: Catalog) -> Decider:
+        """A decider over a derivation of `policy` on `catalog` (a few kept)."""
+        return _cached(self._deciders, (policy.hash, catalog.version, catalog.disabled),
+                       lambda: Decider(derive(policy, catalog)), self._capacity)
 
     def _decider(self, body: dict[str, Any]) -> Decider:
-        key = (body["policy"], body["catalog"])
-        found = self._deciders.get(key)
-        if found is not None:
-            self._deciders.move_to_end(key)
-            return found
-        policy = self.policy(body["policy"])
         catalog = self.catalog(body["catalog"])
         if catalog.version != body["catalog_version"]:
             raise RecordsError("records.catalog_mismatch", self.store.where,
                                f"the stored catalog snapshot has version {catalog.version}, "
                                f"the record says {body['catalog_version']}")
-        decider = self._deciders[key] = Decider(derive(policy, catalog))
-        while len(self._deciders) > self._capacity:
-            self._deciders.popitem(last=False)
-        return decider
+        return self.decider_for(self.policy(body["policy"]), catalog)
 
-    def catalog(self, key: str) -> Catalog:
-        """A stored catalog snapshot, validated once per key (a few kept)."""
-        found = self._catalogs.get(key)
-        if found is None:
-            obj = self._object(key)
-            catalog = build_catalog(obj["catalog"], f"stored catalog {key}")
-            found = self._catalogs[key] = dataclasses.replace(
-                catalog, disabled=frozenset(obj["disabled"]))
-            while len(self._catalogs) > self._capacity:
-                self._catalogs.popitem(last=False)
-        return found
-
-    def policy(self, key: str) -> Policy:
-        """A stored policy, admitted once per key."""
-        found = self._policies.get(key)
-        if found is None:
-            found = self._policies[key] = admit(self._object(key))
-            while len(self._policies) > 64:
-                self._policies.popitem(last=False)
-        return found
+    def inputs(self, body: dict[str, Any]) -> tuple[RequestFeatures, LiveState, dt.datetime]:
+        """What the stored decision was decided on besides policy and catalog: the request's
+        features, the live values (its stored layers, first wins) and the time."""
+        layers = [{oid: LiveValues(**v) for oid, v in self.load(k).items()}
+                  for k in body["live"]["layers"]]
+        live = LiveState(Layered(*layers), consulted=body["live"]["consulted"])
+        return (RequestFeatures(**body["request_features"]), live,
+                dt.datetime.fromisoformat(body["at"]))
 
     def decide(self, stored: StoredRecord) -> Decision:
         body = stored.body
@@ -105,12 +111,7 @@ class Replayer:
             raise RecordsError("records.schema", self.store.where,
                                f"record `{stored.trace_id}` has row schema "
                                f"{body.get('schema')!r}; this router reads {ROW_SCHEMA}")
-        decider = self._decider(body)
-        layers = [{oid: LiveValues(**v) for oid, v in self._object(k).items()}
-                  for k in body["live"]["layers"]]
-        live = LiveState(Layered(*layers), consulted=body["live"]["consulted"])
-        features = RequestFeatures(**body["request_features"])
-        return decider.decide(features, live, dt.datetime.fromisoformat(body["at"]))
+        return self._decider(body).decide(*self.inputs(body))
 
     def replay(self, stored: StoredRecord) -> Replayed:
         body = stored.body

@@ -10,17 +10,14 @@ left the catalog.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from router.catalog.offerings import Catalog, Offering
-from router.decide.decider import Decider, Decision
-from router.engine.derive import derive
+from router.decide.decider import Decision
 from router.engine.facts import effective_max_output, est_cost
-from router.live.state import Layered, LiveState, LiveValues
 from router.policy.terms import Policy
 from router.records.rebuild import Replayer
 from router.records.store import StoredRecord
@@ -73,16 +70,6 @@ class WhatIf:
         self.replayer = replayer
         self.policy = policy
         self.catalog = catalog
-        self._deciders: OrderedDict[tuple[str, str, frozenset[str]], Decider] = OrderedDict()
-
-    def _decider(self, policy: Policy, catalog: Catalog) -> Decider:
-        key = (policy.hash, catalog.version, catalog.disabled)
-        found = self._deciders.get(key)
-        if found is None:
-            found = self._deciders[key] = Decider(derive(policy, catalog))
-            while len(self._deciders) > 8:
-                self._deciders.popitem(last=False)
-        return found
 
     def run(self, records: Iterable[StoredRecord]) -> DiffReport:
         report = DiffReport()
@@ -112,18 +99,12 @@ class WhatIf:
         old_catalog = self.replayer.catalog(body["catalog"])
         policy = self.policy or old_policy
         catalog = self.catalog or old_catalog
-        layers = [{oid: LiveValues(**v) for oid, v in self.replayer.load(k).items()}
-                  for k in body["live"]["layers"]]
-        live = LiveState(Layered(*layers), consulted=body["live"]["consulted"])
-        features = RequestFeatures(**body["request_features"])
-        at = dt.datetime.fromisoformat(body["at"])
-        decision = self._decider(policy, catalog).decide(features, live, at)
+        features, live, at = self.replayer.inputs(body)
+        decision = self.replayer.decider_for(policy, catalog).decide(features, live, at)
         old = body["decision"]["selected"]
         new = decision.selected
-        old_o = old_catalog.get(old) if old else None
-        new_o = catalog.get(new) if new else None
-        old_cost = _cost(old_o, features, old_policy)
-        new_cost = _cost(new_o, features, policy)
+        old_cost = _cost(old_catalog.get(old) if old else None, features, old_policy)
+        new_cost = _cost(catalog.get(new) if new else None, features, policy)
         why = "" if old == new else _why(decision, old, catalog)
         return old, new, why, old_cost, new_cost
 
