@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,6 +110,9 @@ class Router:
         self.clients = ClientPools(config.max_connections, config.pool_shards, config.trust_env)
         self.loop = LoopThread()
         self.records: RecordWriter | None = recorder(config.records, self.environ)
+        # Called with each decision, the seconds `decide` took and the policy's name (the
+        # service's metrics); it must be quick and must not raise.
+        self.on_decision: Callable[[Decision, float, str | None], None] | None = None
 
     # -- context manager ----------------------------------------------------------------------
 
@@ -149,8 +152,8 @@ class Router:
         return self.deciders.decider(self.policies.admit(policy), catalog or self.catalog)
 
     def route(self, policy: PolicyInput, request: Mapping[str, Any] | RequestFeatures,
-              live: LiveState | None = None, *, policy_name: str | None = None
-              ) -> RouteResult:
+              live: LiveState | None = None, *, policy_name: str | None = None,
+              caller: Mapping[str, Any] | None = None) -> RouteResult:
         """A dry-run decision (no provider is called), recorded. Offerings disabled by an
         overlay are `disabled` whether or not live state is given."""
         catalog = self.catalog
@@ -160,19 +163,30 @@ class Router:
             parsed = parse_request(request)
             features, messages = parsed.features, parsed.body.get("messages")
         state = with_disabled(live or LiveState.not_consulted(), catalog)
-        decision = self.decider(policy, catalog).decide(features, state, self.config.clock())
+        decision = self._decide(self.decider(policy, catalog), features, state, policy_name)
         result = RouteResult(decision, self.config.trace_ids(), self.config.hash)
-        self._record(decision, result.trace_id, None, "routed", policy_name, messages)
+        self._record(decision, result.trace_id, None, "routed", policy_name, messages, caller)
         return result
 
+    def _decide(self, decider: Decider, features: RequestFeatures, state: LiveState,
+                policy_name: str | None) -> Decision:
+        timer = self.config.timer
+        t0 = timer()
+        decision = decider.decide(features, state, self.config.clock())
+        if self.on_decision is not None:
+            self.on_decision(decision, timer() - t0, policy_name)
+        return decision
+
     def _record(self, decision: Decision, trace_id: str, outcome: Outcome | None, label: str,
-                policy_name: str | None, messages: Any) -> None:
+                policy_name: str | None, messages: Any,
+                caller: Mapping[str, Any] | None = None) -> None:
         """Queue the decision for the records writer (docs/records.md); costs ~1 µs here."""
         if self.records is None:
             return
         pending = Pending(decision, trace_id, self.config.hash,
                           outcome.to_json() if outcome is not None else None, label,
-                          policy_name, messages, self.config.store_content)
+                          policy_name, messages, self.config.store_content,
+                          dict(caller) if caller is not None else None)
         if not self.config.records_required:
             self.records.submit(pending)
         elif not self.records.write_now(pending):
@@ -239,55 +253,64 @@ class Router:
 
     # -- dispatch -----------------------------------------------------------------------------
 
+    async def decider_async(self, policy: PolicyInput, catalog: Catalog | None = None
+                            ) -> Decider:
+        """`decider` without blocking the running event loop while a derivation runs."""
+        return await self.deciders.decider_async(self.policies.admit(policy),
+                                                 catalog or self.catalog)
+
     async def _decide_for_call(self, policy: PolicyInput, parsed: Request,
-                               policy_name: str | None) -> tuple[Decision, str]:
+                               policy_name: str | None, caller: Mapping[str, Any] | None
+                               ) -> tuple[Decision, str]:
         catalog = self.catalog
         decider = await self.deciders.decider_async(self.policies.admit(policy), catalog)
-        decision = decider.decide(parsed.features, self.live(catalog), self.config.clock())
+        decision = self._decide(decider, parsed.features, self.live(catalog), policy_name)
         trace_id = self.config.trace_ids()
         if decision.selected is None:
             refused = no_admissible(decision, trace_id, self.config.hash)
             self._record(decision, trace_id, NOTHING_ADMISSIBLE, "no_admissible", policy_name,
-                         parsed.body.get("messages"))
+                         parsed.body.get("messages"), caller)
             raise refused
         return decision, trace_id
 
     async def complete(self, policy: PolicyInput, request: Mapping[str, Any], *,
-                       policy_name: str | None = None) -> Completion:
+                       policy_name: str | None = None,
+                       caller: Mapping[str, Any] | None = None) -> Completion:
         """Decide, call the winner, fail over along the cascade, account for every attempt.
 
         Raises `RequestError`/`PolicyError` for bad input (a `"stream": true` request goes to
         `stream`), `NoAdmissibleOffering` when nothing passes the filters, `ProviderRejected`
         for a provider's 4xx, `CascadeExhausted` otherwise."""
         parsed = _parsed(request, stream=False)
-        decision, trace_id = await self._decide_for_call(policy, parsed, policy_name)
+        decision, trace_id = await self._decide_for_call(policy, parsed, policy_name, caller)
         outcome = await self.dispatcher.complete(self.clients.client(), decision, parsed)
         ok = outcome.ok and outcome.response is not None
         self._record(decision, trace_id, outcome, "ok" if ok else "failed", policy_name,
-                     parsed.body.get("messages"))
+                     parsed.body.get("messages"), caller)
         if not ok or outcome.response is None:
             raise failed(decision, trace_id, outcome, self.config.hash)
         return Completion(outcome.response, decision, outcome, trace_id, self.config.hash)
 
     async def stream(self, policy: PolicyInput, request: Mapping[str, Any], *,
-                     policy_name: str | None = None) -> CompletionStream:
+                     policy_name: str | None = None,
+                     caller: Mapping[str, Any] | None = None) -> CompletionStream:
         """`complete` for a streamed answer (`"stream": true` is implied): fails over until the
         first chunk arrives, then returns the stream. Raises as `complete` does."""
         parsed = _parsed({**request, "stream": True} if isinstance(request, Mapping)
                          else request, stream=True)
-        decision, trace_id = await self._decide_for_call(policy, parsed, policy_name)
+        decision, trace_id = await self._decide_for_call(policy, parsed, policy_name, caller)
         outcome = Outcome()
         chunks = self.dispatcher.stream(self.clients.client(), decision, parsed, outcome)
         stream = CompletionStream(chunks, decision, outcome, trace_id, self.config.hash)
         first = await _first(stream)
         messages = parsed.body.get("messages")
         if first is None:
-            self._record(decision, trace_id, outcome, "failed", policy_name, messages)
+            self._record(decision, trace_id, outcome, "failed", policy_name, messages, caller)
             raise failed(decision, trace_id, outcome, self.config.hash)
 
         def ended() -> None:  # recorded once the stream has ended (or was closed early)
-            self._record(decision, trace_id, outcome, "ok" if outcome.ok else "failed",
-                         policy_name, messages)
+            self._record(decision, trace_id, outcome, _stream_label(outcome), policy_name,
+                         messages, caller)
 
         return CompletionStream(_prepend(first, stream), decision, outcome, trace_id,
                                 self.config.hash, on_end=ended)
@@ -318,6 +341,13 @@ class Router:
         self.deciders.close()
         if self.records is not None:
             self.records.close()  # flushes every decision queued so far
+
+
+def _stream_label(outcome: Outcome) -> str:
+    """ok, failed, or cancelled: the caller stopped reading before the stream ended."""
+    if outcome.attempts and outcome.attempts[-1].outcome == "cancelled":
+        return "cancelled"
+    return "ok" if outcome.ok else "failed"
 
 
 def _parsed(request: Mapping[str, Any], stream: bool) -> Request:

@@ -15,7 +15,7 @@ import networkx as nx
 
 ROOT = Path(__file__).resolve().parents[1] / "router"
 LAYERS = ("common", "request", "policy", "catalog", "live", "engine", "decide", "explain",
-          "dispatch", "records", "config", "facade", "cli")
+          "dispatch", "records", "config", "facade", "service", "cli")
 
 
 def _module(path: Path) -> str:

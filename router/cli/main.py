@@ -509,9 +509,13 @@ def parser() -> argparse.ArgumentParser:
     cdf.add_argument("--max-rows", type=_count, default=50, help="rows per section")
     cdf.set_defaults(fn=cmd_catalog_diff)
 
+    from router.cli.keys import add_parsers as add_keys_parsers
+    from router.cli.serve import add_parser as add_serve_parser
     from router.cli.trace import add_parsers
 
     add_parsers(sub, _count)
+    add_serve_parser(sub, _count, _seconds)
+    add_keys_parsers(sub)
     return p
 
 

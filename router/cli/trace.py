@@ -300,7 +300,8 @@ def add_parsers(sub: Any, count: Any) -> None:
         sp.add_argument("--until", type=when, help="before this time")
         sp.add_argument("--policy", help="a policy hash (or its first characters) or name")
         sp.add_argument("--served-by", help="an offering id")
-        sp.add_argument("--outcome", choices=("routed", "ok", "failed", "no_admissible"))
+        sp.add_argument("--outcome",
+                        choices=("routed", "ok", "failed", "cancelled", "no_admissible"))
 
     t = sub.add_parser("trace", help="stored decision records: list, show, export, verify, "
                                      "prune")

@@ -19,10 +19,12 @@ class DispatchError(Exception):
 
     code = "dispatch.failed"
 
-    def __init__(self, message: str, record: dict[str, Any]) -> None:
+    def __init__(self, message: str, record: dict[str, Any],
+                 decision: Decision | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.record = record
+        self.decision = decision  # to explain it further (the service's nearest offering)
 
     def to_json(self) -> dict[str, Any]:
         return {"code": self.code, "message": self.message,
@@ -74,7 +76,7 @@ def no_admissible(decision: Decision, trace_id: str,
     tail = f"\n  … and {more} more (see the record)" if more > 0 else ""
     return NoAdmissibleOffering(
         f"no offering passes the policy's filters ({len(record['rejected'])} rejected):\n"
-        + "\n".join(lines) + tail, record)
+        + "\n".join(lines) + tail, record, decision)
 
 
 def failed(decision: Decision, trace_id: str, outcome: Outcome,

@@ -36,10 +36,11 @@ class Pending:
     trace_id: str
     config_hash: str
     dispatch: dict[str, Any] | None = None  # `Outcome.to_json()` when a call was made
-    outcome: str = "routed"  # routed | ok | failed | no_admissible
+    outcome: str = "routed"  # routed | ok | failed | cancelled | no_admissible
     policy_name: str | None = None
     messages: Any = None  # the request's messages: digested by the writer, stored if asked
     store_content: bool = False
+    caller: dict[str, Any] | None = None  # who asked (the service's key id, team, labels)
     ack: Future[bool] | None = None  # set True once committed, False if it could not be
 
 
@@ -182,6 +183,8 @@ def build_row(p: Pending, snapshots: Snapshots) -> Row:
     }
     if p.policy_name is not None:
         body["policy_name"] = p.policy_name
+    if p.caller is not None:
+        body["caller"] = p.caller
     if p.messages is not None:
         body["content"] = content_of(p.messages, p.store_content)
     served_by = p.dispatch.get("served_by") if p.dispatch else None

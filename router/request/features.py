@@ -150,7 +150,7 @@ def parse_request(body: object) -> Request:
         bad("/labels", f"{len(labels_raw)} labels; the limit is {MAX_LABELS}")
     else:
         for i, label in enumerate(labels_raw):
-            if not isinstance(label, str) or not LABEL.match(label):
+            if not isinstance(label, str) or not LABEL.fullmatch(label):
                 bad(f"/labels/{i}", "a label is 1-64 letters, digits or `_.:-`",
                     'e.g. "pii"')
             else:

@@ -1,0 +1,1 @@
+"""The OpenAI-compatible HTTP service: a thin ASGI layer over `Router`."""

@@ -1,0 +1,202 @@
+"""`POST /v1/chat/completions`: OpenAI's request in, OpenAI's response (or SSE stream) out, the
+decision made by `Router.complete` / `Router.stream` — no second decision path.
+
+Response headers: `x-unhardcoded-trace-id`, `x-unhardcoded-policy` (the policy's name, `inline`
+or `model:NAME`), `x-unhardcoded-policy-hash`, `x-unhardcoded-served-by`, `x-unhardcoded-hops`
+(offerings attempted) and, when not streamed, `x-unhardcoded-cost-usd`.
+
+A client that disconnects mid-stream closes the provider's stream at once; the record says
+`cancelled`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from router.common import jsonio
+from router.common.problems import PolicyError, RequestError
+from router.dispatch.completion import CompletionStream, DispatchError
+from router.dispatch.dispatcher import Outcome
+from router.engine.worker import EngineError
+from router.facade import Router
+from router.records.store import RecordsError
+from router.request.features import MAX_REQUEST_DEPTH
+from router.service.errors import ServiceError, from_dispatch, refused
+from router.service.keys import Caller
+from router.service.policies import HEADER, Chosen, PolicyNotFound
+from router.service.wire import (
+    DONE,
+    SSE_HEADERS,
+    Disconnected,
+    Receive,
+    Scope,
+    Send,
+    encode_headers,
+    header,
+    read_body,
+    require_json,
+    send_json,
+    sse,
+)
+
+if TYPE_CHECKING:
+    from router.service.app import Service
+
+log = logging.getLogger("unhardcoded.service")
+
+
+class ChatHandler:
+    def __init__(self, service: Service) -> None:
+        self.service = service
+
+    async def complete(self, scope: Scope, receive: Receive, send: Send, caller: Caller) -> int:
+        body = await read_json_body(self.service, scope, receive)
+        router = self.service.router
+        assert router is not None
+        chosen = choose(self.service, body, scope, caller)
+        request = for_router(body, caller)
+        who = caller.to_json()
+        if body.get("stream") is True:
+            return await self._stream(router, chosen, request, who, receive, send)
+        with failures():
+            done = await router.complete(chosen.policy, request,
+                                         policy_name=chosen.record_name, caller=who)
+        self.service.metrics.dispatched(chosen.name, done.outcome)
+        response = dict(done.response)
+        response["model"] = served_model(response, done.outcome, router)
+        cost = done.outcome.cost
+        headers = {**decision_headers(chosen, done.trace_id, done.outcome),
+                   "x-unhardcoded-cost-usd": f"{cost.usd:.10f}" if cost else "unknown"}
+        await send_json(send, 200, response, headers)
+        return 200
+
+    async def _stream(self, router: Router, chosen: Chosen, request: dict[str, Any],
+                      who: dict[str, Any], receive: Receive, send: Send) -> int:
+        with failures():
+            stream = await router.stream(chosen.policy, request,
+                                         policy_name=chosen.record_name, caller=who)
+        headers = decision_headers(chosen, stream.trace_id, stream.outcome)
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [*SSE_HEADERS, *encode_headers(headers)]})
+        pump = asyncio.ensure_future(_pump(stream, send, router))
+        gone = asyncio.ensure_future(_disconnected(receive))
+        try:
+            await asyncio.wait({pump, gone}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not pump.done():  # the client left: stop reading the provider now
+                pump.cancel()
+            gone.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pump
+            await stream.aclose()
+        self.service.metrics.dispatched(chosen.name, stream.outcome)
+        return 200
+
+
+async def _pump(stream: CompletionStream, send: Send, router: Router) -> None:
+    ended_with_error = False
+    async for chunk in stream:
+        if "error" in chunk and "choices" not in chunk:
+            ended_with_error = True
+        elif isinstance(chunk.get("model"), str) or "choices" in chunk:
+            chunk = {**chunk, "model": served_model(chunk, stream.outcome, router)}
+        await send({"type": "http.response.body", "body": sse(chunk), "more_body": True})
+    await send({"type": "http.response.body", "body": b"" if ended_with_error else DONE,
+                "more_body": False})
+
+
+async def _disconnected(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def read_json_body(service: Service, scope: Scope, receive: Receive) -> dict[str, Any]:
+    require_json(scope)
+    s = service.settings
+    try:
+        raw = await read_body(scope, receive, s.max_body_bytes, s.body_timeout_s)
+    except Disconnected:
+        raise ServiceError(400, "client_disconnected", "the client left", None) from None
+    try:
+        body = jsonio.loads(raw, "the request body", max_depth=MAX_REQUEST_DEPTH + 8)
+    except jsonio.JsonRefused as exc:
+        raise ServiceError(400, "invalid_json", exc.message, None) from None
+    if not isinstance(body, dict):
+        raise ServiceError(400, "invalid_request", "the body must be a JSON object", None)
+    return body
+
+
+def choose(service: Service, body: Mapping[str, Any], scope: Scope, caller: Caller) -> Chosen:
+    router = service.router
+    assert router is not None
+    try:
+        chosen = service.chooser.choose(body, header(scope, HEADER.encode()), router.catalog)
+    except PolicyNotFound as exc:
+        status = 400 if exc.code == "model_required" else 404
+        raise ServiceError(status, exc.code, exc.message, exc.param) from None
+    except PolicyError as exc:
+        raise refused(400, "policy_invalid", exc.problems, "policy") from None
+    if not caller.allows(chosen.name if chosen.source == "named" else None):
+        raise ServiceError(403, "policy_not_allowed",
+                           f"this key may not use {describe(chosen)}", "model")
+    return chosen
+
+
+def describe(chosen: Chosen) -> str:
+    return {"named": f"the policy `{chosen.name}`", "inline": "an inline policy",
+            "model": f"a plain model name (`{chosen.name[6:]}`)"}[chosen.source]
+
+
+def for_router(body: Mapping[str, Any], caller: Caller) -> dict[str, Any]:
+    """The body the router sees: without our `policy` field, with the key's labels added to
+    the caller's own."""
+    request = {k: v for k, v in body.items() if k != "policy"}
+    if caller.labels:
+        own = request.get("labels", [])
+        if isinstance(own, list):
+            request["labels"] = [*own, *(x for x in caller.labels if x not in own)]
+    return request
+
+
+def decision_headers(chosen: Chosen, trace_id: str, outcome: Outcome) -> dict[str, str]:
+    hops = {(a.hop, a.offering) for a in outcome.attempts if a.outcome != "skipped"}
+    return {"x-unhardcoded-trace-id": trace_id,
+            "x-unhardcoded-policy": chosen.name,
+            "x-unhardcoded-policy-hash": chosen.policy.hash,
+            "x-unhardcoded-served-by": outcome.served_by or "",
+            "x-unhardcoded-hops": str(len(hops))}
+
+
+def served_model(response: Mapping[str, Any], outcome: Outcome, router: Router) -> str:
+    """The model that actually served: as the provider named it, else the catalog's name."""
+    named = response.get("model")
+    if isinstance(named, str) and named:
+        return named
+    offering = router.catalog.get(outcome.served_by) if outcome.served_by else None
+    return offering.model if offering is not None else ""
+
+
+@contextlib.contextmanager
+def failures() -> Any:
+    """The library's errors as the service's (OpenAI-shaped) errors."""
+    try:
+        yield
+    except RequestError as exc:
+        raise refused(400, "invalid_request", exc.problems, "request") from None
+    except PolicyError as exc:
+        raise refused(400, "policy_invalid", exc.problems, "policy") from None
+    except DispatchError as exc:
+        raise from_dispatch(exc) from None
+    except RecordsError as exc:
+        raise ServiceError(503, "records_not_stored", str(exc), None) from None
+    except EngineError as exc:
+        raise ServiceError(503, "derivation_failed", str(exc), None) from None
+
+
+def elapsed(t0: float) -> float:
+    return time.perf_counter() - t0

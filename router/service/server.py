@@ -1,0 +1,103 @@
+"""Run the service under uvicorn: check everything first, then serve.
+
+Before a socket opens, the keys file, the policies directory (every policy admitted) and the
+catalog with its overlays are read; anything wrong stops start-up with every problem. With no
+keys file the service only listens on loopback. Each worker then derives every named policy
+before it takes a request (`/readyz`).
+
+`--workers N`: N processes share the port (uvicorn's supervisor). SIGHUP to the supervisor is
+forwarded to every worker, which reloads in place, all or nothing (uvicorn's own SIGHUP would
+restart the workers, losing their circuit state). Metrics are summed over the workers through
+prometheus-client's multiprocess directory. SIGTERM: stop accepting, finish in-flight requests
+within `graceful_s`, write every queued record, exit 0.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import tempfile
+
+import uvicorn
+from uvicorn.supervisors.multiprocess import Multiprocess
+
+from router.catalog.refresh import source_of
+from router.common.problems import Problem, RefusedError
+from router.service.keys import CallerKeys
+from router.service.policies import load_named
+from router.service.settings import ENVIRONMENT, ServiceSettings, is_loopback
+
+APP = "router.service.app:from_environment"
+MAX_HEADER_BYTES = 16 * 1024  # request line and headers, with h11
+
+
+class ServeRefused(RefusedError):
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("serve", problems)
+
+
+def preflight(settings: ServiceSettings) -> None:
+    """Everything that can be checked before serving; raises with every problem found."""
+    problems: list[Problem] = []
+    if settings.keys is None and not is_loopback(settings.host):
+        problems.append(Problem(
+            code="serve.open_without_keys", pointer="--host",
+            message=f"refusing to listen on `{settings.host}` without caller keys: anyone who "
+                    "reaches it could spend your provider keys",
+            hint="pass `--keys FILE` (`unhardcoded keys new --file FILE --id NAME`), or listen "
+                 "on 127.0.0.1"))
+    if not 1 <= settings.workers <= 64:
+        problems.append(Problem(code="serve.workers", pointer="--workers",
+                                message="`--workers` is 1-64"))
+    for check in (lambda: CallerKeys.load(settings.keys) if settings.keys else None,
+                  lambda: load_named(settings.policies),
+                  lambda: source_of(settings.catalog, settings.overlays).load()):
+        try:
+            check()
+        except RefusedError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise ServeRefused(problems)
+
+
+class ForwardingSupervisor(Multiprocess):
+    """uvicorn's supervisor, except that SIGHUP reloads each worker in place."""
+
+    def handle_hup(self) -> None:
+        for process in self.processes:
+            if process.pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(process.pid, signal.SIGHUP)
+
+
+def uvicorn_config(settings: ServiceSettings) -> uvicorn.Config:
+    return uvicorn.Config(
+        APP, factory=True, host=settings.host, port=settings.port, workers=settings.workers,
+        lifespan="on", access_log=False, server_header=False,
+        timeout_graceful_shutdown=max(1, round(settings.graceful_s)),
+        limit_concurrency=settings.max_concurrency, log_level=settings.log_level,
+        h11_max_incomplete_event_size=MAX_HEADER_BYTES)
+
+
+def serve(settings: ServiceSettings) -> int:
+    """Serve until SIGTERM or SIGINT; 0 on a clean stop, 3 when a worker could not start."""
+    preflight(settings)
+    os.environ[ENVIRONMENT] = settings.to_json()
+    metrics_dir = None
+    if settings.workers > 1:
+        metrics_dir = tempfile.mkdtemp(prefix="unhardcoded-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    try:
+        config = uvicorn_config(settings)
+        if settings.workers > 1:
+            sock = config.bind_socket()
+            ForwardingSupervisor(config, sockets=[sock]).run()
+            return 0
+        server = uvicorn.Server(config)
+        server.run()
+        return 0 if server.started else 3
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
