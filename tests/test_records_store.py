@@ -315,3 +315,28 @@ def test_a_damaged_or_hostile_stored_value_is_a_clear_error(backend: Backend,
     bomb = zlib.compress(b"0" * 10_000_000)
     with pytest.raises(Unreadable, match="inflates past"):
         unpack(bomb, limit=1_000_000)
+
+
+def test_opening_a_store_twice_in_one_process_keeps_the_writers_wal(tmp_path: Path) -> None:
+    """Peeking at the file outside SQLite (and closing that descriptor) dropped the writer's
+    POSIX locks; another process's connection then took itself for the last one and deleted
+    the live WAL file, and every later write was invisible to other processes."""
+    import subprocess
+    import sys
+
+    from router.records.sqlite import SqliteStore
+
+    path = tmp_path / "records.sqlite3"
+    writer = SqliteStore(path)
+    reader = SqliteStore(path)  # e.g. the service's trace reads beside its records writer
+    reader.close()
+    probe = ("import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
+             "print(c.execute(\"SELECT count(*) FROM meta WHERE key='probe'\").fetchone()[0]);"
+             " c.close()")
+    assert subprocess.run([sys.executable, "-c", probe, str(path)], capture_output=True,
+                          text=True, check=True).stdout.strip() == "0"
+    writer._conn.execute("INSERT INTO meta VALUES ('probe', 'written after')")
+    seen = subprocess.run([sys.executable, "-c", probe, str(path)], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    writer.close()
+    assert seen == "1"

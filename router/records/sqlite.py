@@ -32,7 +32,6 @@ from router.records.store import (
 )
 
 BUSY_TIMEOUT_S = 30.0
-_HEADER = b"SQLite format 3\x00"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS objects (key TEXT PRIMARY KEY, kind TEXT NOT NULL,
@@ -82,12 +81,9 @@ class SqliteStore:
         if self.path.is_dir():
             raise RecordsError("records.location", where, "is a directory",
                                "name a file, e.g. `records.sqlite3`")
-        if self.path.exists() and self.path.stat().st_size > 0:
-            with open(self.path, "rb") as f:
-                if f.read(16) != _HEADER:
-                    raise RecordsError("records.not_ours", where,
-                                       "is not a records store (not a SQLite database)",
-                                       "name another file, or move this one away")
+        # No file of ours is opened outside SQLite to peek at its header: closing any
+        # descriptor of a file drops every POSIX lock this process holds on it, a writer's
+        # connection's included, and another process would then delete the live WAL file.
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None,
@@ -103,6 +99,11 @@ class SqliteStore:
             raise
         except sqlite3.Error as exc:
             conn.close()
+            if (getattr(exc, "sqlite_errorname", "") or "").startswith("SQLITE_NOTADB") \
+                    and not _sqlite_header(self.path):  # safe to peek: no connection can use it
+                raise RecordsError("records.not_ours", where,
+                                   "is not a records store (not a SQLite database)",
+                                   "name another file, or move this one away") from None
             raise _classified(exc, where) from None
         return conn
 
@@ -380,6 +381,14 @@ class SqliteStore:
             self._conn.close()
 
 
+
+
+def _sqlite_header(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(16) == b"SQLite format 3\x00"
+    except OSError:
+        return False
 
 
 def _classified(exc: sqlite3.Error, where: str) -> RecordsError:
