@@ -282,7 +282,11 @@ class Decider:
         est = self._est_costs(survivors, ctx) if ctx is not None and self.needs_est_cost else {}
         ranked = []
         for o in survivors:
-            fixed = self.fixed[o.id]
+            fixed = self.fixed.get(o.id)
+            if fixed is None:  # an offering the derivation rejected (the nearest miss)
+                assert ctx is not None
+                ranked.append(Ranked(o.id, tuple(self.metric(o, k, ctx) for k in keys)))
+                continue
             values: list[KeyValue] = []
             for i, k in enumerate(keys):
                 v = fixed[i]

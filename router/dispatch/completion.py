@@ -20,11 +20,12 @@ class DispatchError(Exception):
     code = "dispatch.failed"
 
     def __init__(self, message: str, record: dict[str, Any],
-                 decision: Decision | None = None) -> None:
+                 decision: Decision | None = None, outcome: Outcome | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.record = record
         self.decision = decision  # to explain it further (the service's nearest offering)
+        self.outcome = outcome  # the attempts made (the service's metrics)
 
     def to_json(self) -> dict[str, Any]:
         return {"code": self.code, "message": self.message,
@@ -49,8 +50,9 @@ class ProviderRejected(DispatchError):
     code = "dispatch.provider_rejected"
 
     def __init__(self, message: str, record: dict[str, Any], status: int | None,
-                 provider_error: Any) -> None:
-        super().__init__(message, record)
+                 provider_error: Any, decision: Decision | None = None,
+                 outcome: Outcome | None = None) -> None:
+        super().__init__(message, record, decision, outcome)
         self.status = status
         self.provider_error = provider_error
 
@@ -85,11 +87,12 @@ def failed(decision: Decision, trace_id: str, outcome: Outcome,
     f = outcome.failure
     if f is not None and f.kind == "bad_request":
         return ProviderRejected(outcome.stopped_because or "provider refused the request",
-                                record, f.status, f.body)
+                                record, f.status, f.body, decision, outcome)
     lines = [f"  hop {a.hop} {a.offering} retry {a.retry}: {a.outcome}"
              + (f" (HTTP {a.status})" if a.status else "") + (f" — {a.detail}" if a.detail else "")
              for a in outcome.attempts]
-    return CascadeExhausted(f"{outcome.stopped_because}:\n" + "\n".join(lines), record)
+    return CascadeExhausted(f"{outcome.stopped_because}:\n" + "\n".join(lines), record,
+                            decision, outcome)
 
 
 @dataclass(frozen=True)

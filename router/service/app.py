@@ -32,7 +32,7 @@ from router.service.metrics import Metrics
 from router.service.policies import Chooser, PoliciesError, load_named
 from router.service.reads import ReadHandler
 from router.service.settings import ServiceSettings
-from router.service.wire import Receive, Scope, Send, header, send_json, send_text
+from router.service.wire import Message, Receive, Scope, Send, header, send_json, send_text
 
 log = logging.getLogger("unhardcoded.service")
 Handler = Callable[[Scope, Receive, Send, Caller], Awaitable[int]]
@@ -196,6 +196,13 @@ class Service:
         path: str = scope["path"]
         method: str = scope["method"]
         route, status = path, 500
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
         try:
             if path == "/healthz":
                 route, status = path, 200
@@ -213,10 +220,17 @@ class Service:
             route, handler = self._route(method, path)
             if not self.ready:
                 raise ServiceError(503, "not_ready", "the service is starting or stopping", None)
-            status = await handler(scope, receive, send, self.caller(scope))
+            status = await handler(scope, receive, tracked, self.caller(scope))
         except ServiceError as exc:
             status = exc.status
-            await send_json(send, exc.status, exc.body())
+            if not started:
+                await send_json(send, exc.status, exc.body())
+        except Exception:  # a bug: logged with its traceback, answered in OpenAI's shape
+            log.exception("unexpected error serving %s %s", method, route)
+            if started:
+                raise
+            await send_json(send, 500, ServiceError(500, "internal_error", "an internal error; "
+                                                    "the service's log has the details").body())
         finally:
             self.metrics.request(route, status, time.perf_counter() - t0)
 
@@ -243,5 +257,8 @@ class Service:
 
 def from_environment() -> Service:
     """The app factory uvicorn calls in each worker (`--factory`)."""
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    return Service(ServiceSettings.from_environment())
+    settings = ServiceSettings.from_environment()
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per provider call
+    return Service(settings)

@@ -14,9 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from router.common import jsonio
 from router.common.problems import PolicyError, RequestError
@@ -29,6 +28,7 @@ from router.request.features import MAX_REQUEST_DEPTH
 from router.service.errors import ServiceError, from_dispatch, refused
 from router.service.keys import Caller
 from router.service.policies import HEADER, Chosen, PolicyNotFound
+from router.service.state import State
 from router.service.wire import (
     DONE,
     SSE_HEADERS,
@@ -44,14 +44,11 @@ from router.service.wire import (
     sse,
 )
 
-if TYPE_CHECKING:
-    from router.service.app import Service
-
 log = logging.getLogger("unhardcoded.service")
 
 
 class ChatHandler:
-    def __init__(self, service: Service) -> None:
+    def __init__(self, service: State) -> None:
         self.service = service
 
     async def complete(self, scope: Scope, receive: Receive, send: Send, caller: Caller) -> int:
@@ -63,10 +60,11 @@ class ChatHandler:
         who = caller.to_json()
         if body.get("stream") is True:
             return await self._stream(router, chosen, request, who, receive, send)
-        with failures():
+        with failures(router), self.counted(chosen):
             done = await router.complete(chosen.policy, request,
                                          policy_name=chosen.record_name, caller=who)
-        self.service.metrics.dispatched(chosen.name, done.outcome)
+        self.service.metrics.dispatched(chosen.name, done.outcome,
+                                        done.decision.derivation.catalog)
         response = dict(done.response)
         response["model"] = served_model(response, done.outcome, router)
         cost = done.outcome.cost
@@ -77,7 +75,7 @@ class ChatHandler:
 
     async def _stream(self, router: Router, chosen: Chosen, request: dict[str, Any],
                       who: dict[str, Any], receive: Receive, send: Send) -> int:
-        with failures():
+        with failures(router), self.counted(chosen):
             stream = await router.stream(chosen.policy, request,
                                          policy_name=chosen.record_name, caller=who)
         headers = decision_headers(chosen, stream.trace_id, stream.outcome)
@@ -94,8 +92,20 @@ class ChatHandler:
             with contextlib.suppress(asyncio.CancelledError):
                 await pump
             await stream.aclose()
-        self.service.metrics.dispatched(chosen.name, stream.outcome)
+        self.service.metrics.dispatched(chosen.name, stream.outcome,
+                                        stream.decision.derivation.catalog)
         return 200
+
+    @contextlib.contextmanager
+    def counted(self, chosen: Chosen) -> Iterator[None]:
+        """A dispatch that failed is counted too (its hops, by provider)."""
+        try:
+            yield
+        except DispatchError as exc:
+            if exc.outcome is not None and exc.decision is not None:
+                self.service.metrics.dispatched(chosen.name, exc.outcome,
+                                                exc.decision.derivation.catalog)
+            raise
 
 
 async def _pump(stream: CompletionStream, send: Send, router: Router) -> None:
@@ -115,7 +125,7 @@ async def _disconnected(receive: Receive) -> None:
         pass
 
 
-async def read_json_body(service: Service, scope: Scope, receive: Receive) -> dict[str, Any]:
+async def read_json_body(service: State, scope: Scope, receive: Receive) -> dict[str, Any]:
     require_json(scope)
     s = service.settings
     try:
@@ -131,7 +141,7 @@ async def read_json_body(service: Service, scope: Scope, receive: Receive) -> di
     return body
 
 
-def choose(service: Service, body: Mapping[str, Any], scope: Scope, caller: Caller) -> Chosen:
+def choose(service: State, body: Mapping[str, Any], scope: Scope, caller: Caller) -> Chosen:
     router = service.router
     assert router is not None
     try:
@@ -182,7 +192,7 @@ def served_model(response: Mapping[str, Any], outcome: Outcome, router: Router) 
 
 
 @contextlib.contextmanager
-def failures() -> Any:
+def failures(router: Router) -> Iterator[None]:
     """The library's errors as the service's (OpenAI-shaped) errors."""
     try:
         yield
@@ -191,12 +201,8 @@ def failures() -> Any:
     except PolicyError as exc:
         raise refused(400, "policy_invalid", exc.problems, "policy") from None
     except DispatchError as exc:
-        raise from_dispatch(exc) from None
+        raise from_dispatch(exc, router) from None
     except RecordsError as exc:
         raise ServiceError(503, "records_not_stored", str(exc), None) from None
     except EngineError as exc:
         raise ServiceError(503, "derivation_failed", str(exc), None) from None
-
-
-def elapsed(t0: float) -> float:
-    return time.perf_counter() - t0

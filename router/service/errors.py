@@ -29,6 +29,7 @@ from router.dispatch.completion import (
     ProviderRejected,
 )
 from router.explain.explanation import explain_one
+from router.facade import Router
 
 TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
          404: "invalid_request_error", 405: "invalid_request_error",
@@ -64,11 +65,11 @@ def refused(status: int, code: str, problems: Sequence[Problem], what: str) -> S
                         {"problems": [p.model_dump() for p in shown]})
 
 
-def from_dispatch(exc: DispatchError) -> ServiceError:
+def from_dispatch(exc: DispatchError, router: Router) -> ServiceError:
     trace = {"trace_id": exc.record.get("trace_id")}
     if isinstance(exc, NoAdmissibleOffering):
         return ServiceError(422, "no_admissible_offering", _first_line(exc.message), None,
-                            {**trace, **rejection_summary(exc)})
+                            {**trace, **rejection_summary(exc, router)})
     if isinstance(exc, ProviderRejected):
         status = exc.status if exc.status is not None and 400 <= exc.status < 500 else 400
         detail = _provider_error(exc.provider_error)
@@ -78,14 +79,15 @@ def from_dispatch(exc: DispatchError) -> ServiceError:
                             {**trace, "provider_error": exc.provider_error,
                              "served_by": _last_offering(exc.record)})
     hops = [{k: a.get(k) for k in ("offering", "hop", "retry", "outcome", "status", "detail")}
-            for a in (exc.record.get("dispatch") or {}).get("attempts", [])]
+            for a in exc.record.get("attempts") or []]
     code = "upstream_failed" if isinstance(exc, CascadeExhausted) else exc.code
     return ServiceError(502, code, _first_line(exc.message), None, {**trace, "hops": hops})
 
 
-def rejection_summary(exc: NoAdmissibleOffering) -> dict[str, Any]:
-    """How many offerings each clause struck, and the nearest offering: the one the fewest
-    policy clauses reject (no built-in among them), with the smallest change that admits it."""
+def rejection_summary(exc: NoAdmissibleOffering, router: Router) -> dict[str, Any]:
+    """How many offerings each clause struck, and the nearest offering: of those the fewest
+    policy clauses reject (no built-in among them), the one the policy ranks first, with the
+    smallest change that admits it."""
     rejected: Mapping[str, list[dict[str, Any]]] = exc.record.get("rejected", {})
     per_clause: Counter[str] = Counter()
     for entries in rejected.values():
@@ -98,9 +100,14 @@ def rejection_summary(exc: NoAdmissibleOffering) -> dict[str, Any]:
                if not any(e["pointer"].startswith("builtin:") for e in entries)]
     decision = exc.decision
     if fixable and decision is not None:
-        _, oid = min(fixable)
-        offering = decision.derivation.catalog.get(oid)
+        fewest = min(n for n, _ in fixable)
+        d = decision.derivation
+        closest = [o for n, oid in fixable if n == fewest
+                   for o in [d.catalog.get(oid)] if o is not None]
+        ranked = router.decider(d.policy, d.catalog).order(closest, decision.context)
+        offering = d.catalog.get(ranked[0].offering_id) if ranked else None
         if offering is not None:
+            oid = offering.id
             why = explain_one(decision, offering)
             summary["nearest"] = {"offering": oid,
                                   "failed": [f.reason for f in why.failed],
@@ -118,7 +125,7 @@ def _provider_error(body: Any) -> dict[str, Any]:
 
 
 def _last_offering(record: Mapping[str, Any]) -> str | None:
-    attempts = (record.get("dispatch") or {}).get("attempts") or []
+    attempts = record.get("attempts") or []
     return attempts[-1].get("offering") if attempts else None
 
 

@@ -142,9 +142,9 @@ class Metrics:
                  publish_interval_s: float = 1.0) -> None:
         self.multiprocess_dir = _multiprocess(multiprocess_dir) if multiprocess_dir else None
         self.publish_interval_s = publish_interval_s
-        self.registry = CollectorRegistry()
+        self.registry = CollectorRegistry()  # what `render` renders
         shared = self.multiprocess_dir is not None
-        into = None if shared else self.registry  # multiprocess: the files are the registry
+        into = None if shared else self.registry  # multiprocess: the files are rendered
 
         def counter(name: str, doc: str, labels: tuple[str, ...]) -> _Series[Counter]:
             return _Series(name, Counter(PREFIX + name, doc, labels, registry=into), max_series)
@@ -177,16 +177,15 @@ class Metrics:
             gauge = Gauge(PREFIX + "circuit_open", CIRCUIT_DOC, ("offering",), registry=None,
                           multiprocess_mode="livemax")
             self._circuit = _Series("circuit_open", gauge, max_series)
-            self._render_registry = CollectorRegistry()
-            MultiProcessCollector(self._render_registry,  # type: ignore[no-untyped-call]
+            MultiProcessCollector(self.registry,  # type: ignore[no-untyped-call]
                                   path=self.multiprocess_dir)
         else:
-            self._render_registry = self.registry
             self.registry.register(_Scraped(self))
         self._steps: dict[tuple[int, str], tuple[weakref.ref[Derivation], Steps]] = {}
         self._steps_lock = threading.Lock()
         self._router: Router | None = None
         self._seen_circuits: set[str] = set()
+        self._circuits_lock = threading.Lock()
         self._published: tuple[int, int, int] = (0, 0, 0)
         self._published_for: weakref.ref[RecordWriter] | None = None
         self._publish_lock = threading.Lock()
@@ -265,8 +264,10 @@ class Metrics:
         if router is None:
             return []
         now_open = not_closed(router.health)
-        self._seen_circuits.update(now_open)
-        return [(oid, 1.0 if oid in now_open else 0.0) for oid in sorted(self._seen_circuits)]
+        with self._circuits_lock:
+            self._seen_circuits.update(now_open)
+            seen = sorted(self._seen_circuits)
+        return [(oid, 1.0 if oid in now_open else 0.0) for oid in seen]
 
     def publish(self) -> None:
         """Multiprocess mode: write this process's scrape-time values to the shared files."""
@@ -296,7 +297,7 @@ class Metrics:
         """The body and Content-Type of a `GET /metrics` answer."""
         if self.multiprocess_dir is not None:
             self.publish()
-        return generate_latest(self._render_registry), CONTENT_TYPE_LATEST
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
     def close(self) -> None:
         """Stop the multiprocess publisher thread, publishing once more."""

@@ -11,17 +11,15 @@ import asyncio
 import os
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from router.records import Query, Replayer, StoredRecord, default_location, open_store
 from router.records.store import RecordsError, RecordStore
 from router.service.chat import choose, failures, for_router, read_json_body
 from router.service.errors import ServiceError
 from router.service.keys import Caller
+from router.service.state import State
 from router.service.wire import Receive, Scope, Send, send_json
-
-if TYPE_CHECKING:
-    from router.service.app import Service
 
 MAX_LIST = 1000
 DEFAULT_LIST = 100
@@ -29,7 +27,7 @@ OUTCOMES = ("routed", "ok", "failed", "cancelled", "no_admissible")
 
 
 class ReadHandler:
-    def __init__(self, service: Service) -> None:
+    def __init__(self, service: State) -> None:
         self.service = service
         self._store: RecordStore | None = None
         self._replayer: Replayer | None = None
@@ -55,7 +53,7 @@ class ReadHandler:
         chosen = choose(self.service, body, scope, caller)
         request = for_router(body, caller)
         proofs = _flag(scope, "proofs")
-        with failures():
+        with failures(router):
             await router.decider_async(chosen.policy)  # derive without blocking the loop
             result = router.route(chosen.policy, request, router.live(),
                                   policy_name=chosen.record_name, caller=caller.to_json())
@@ -76,7 +74,7 @@ class ReadHandler:
         chosen = choose(self.service, body, scope, caller)
         request = for_router({k: v for k, v in body.items() if k != "offering"}, caller)
         request.setdefault("messages", [{"role": "user", "content": ""}])
-        with failures():
+        with failures(router):
             await router.decider_async(chosen.policy)
             found = router.explain(chosen.policy, offering, request, router.live())
         if not found:
