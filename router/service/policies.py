@@ -63,7 +63,7 @@ def load_named(directory: str | Path | None) -> dict[str, Policy]:
     for file in names:
         name = file[:-len(".json")]
         if not NAME.match(name):
-            problems.append(Problem(code="policies.bad_name", pointer=file,
+            problems.append(Problem(code="policies.bad_name", pointer=f"{file}#",
                                     message=f"`{name}` is not a policy name",
                                     hint="1-64 letters, digits or `_.-`, starting with a "
                                          "letter or digit"))
@@ -71,7 +71,7 @@ def load_named(directory: str | Path | None) -> dict[str, Policy]:
         try:
             found[name] = admit_text(read_bounded(Path(directory) / file, MAX_BYTES))
         except JsonRefused as exc:
-            problems.append(Problem(code=f"policy.{exc.kind}", pointer=file,
+            problems.append(Problem(code=f"policy.{exc.kind}", pointer=f"{file}#",
                                     message=exc.message))
         except PolicyError as exc:
             problems.extend(Problem(code=p.code, pointer=f"{file}#{p.pointer}",

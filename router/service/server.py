@@ -81,6 +81,10 @@ def uvicorn_config(settings: ServiceSettings) -> uvicorn.Config:
         h11_max_incomplete_event_size=MAX_HEADER_BYTES)
 
 
+def _stopped(_sig: int, _frame: object) -> None:
+    """The stop signal uvicorn re-raises after its graceful shutdown: nothing more to do."""
+
+
 def serve(settings: ServiceSettings) -> int:
     """Serve until SIGTERM or SIGINT; 0 on a clean stop, 3 when a worker could not start."""
     preflight(settings)
@@ -96,6 +100,10 @@ def serve(settings: ServiceSettings) -> int:
             ForwardingSupervisor(config, sockets=[sock]).run()
             return 0
         server = uvicorn.Server(config)
+        # uvicorn re-raises the signal that stopped it once it has shut down gracefully;
+        # with these handlers in place that re-raise ends quietly and we exit 0.
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, _stopped)
         server.run()
         return 0 if server.started else 3
     finally:

@@ -1,0 +1,220 @@
+"""The service's life: caller keys, refused start-ups, SIGHUP reloads, SIGTERM drains, a client
+that leaves mid-stream, several workers, and a bounded load — all against the real server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from router.cli.main import main
+from router.records import Query, open_store
+from tests.dispatch_support import ANTHROPIC_KEY, OPENAI_KEY, policy
+from tests.fakes import FakeProvider, delay, ok
+from tests.service_support import Served, service_env, serving, start, write_files
+
+HELLO = [{"role": "user", "content": "hello there"}]
+
+
+@pytest.fixture(scope="module")
+def providers() -> Iterator[tuple[FakeProvider, FakeProvider]]:
+    with FakeProvider(api_key=OPENAI_KEY, models=["cheap-2026", "mid"]) as oa, \
+            FakeProvider(api_key=ANTHROPIC_KEY, models=["claude-x-20260101"],
+                         style="anthropic") as an:
+        yield oa, an
+
+
+@pytest.fixture()
+def env(providers: tuple[FakeProvider, FakeProvider]) -> dict[str, str]:
+    oa, an = providers
+    return service_env(oa.base_url, an.base_url)
+
+
+def new_key(keys: Path, key_id: str, *extra: str,
+            capsys: pytest.CaptureFixture[str]) -> str:
+    assert main(["keys", "new", "--file", str(keys), "--id", key_id, *extra]) == 0
+    return capsys.readouterr().out.strip()
+
+
+def test_caller_keys(tmp_path: Path, env: dict[str, str],
+                     capsys: pytest.CaptureFixture[str]) -> None:
+    keys = tmp_path / "keys.json"
+    support = new_key(keys, "support-1", "--team", "support", "--label", "pii", capsys=capsys)
+    limited = new_key(keys, "other-1", "--policy", "other", capsys=capsys)
+    files = write_files(tmp_path, {"cheap": policy(), "other": policy(cascade=0)})
+    with serving(tmp_path, env, ["--keys", str(keys)], files) as s:
+        with pytest.raises(openai.AuthenticationError):
+            s.client().chat.completions.create(model="policy:cheap", messages=HELLO)  # type: ignore[arg-type]
+        with pytest.raises(openai.AuthenticationError):
+            s.client(support + "x").chat.completions.create(model="policy:cheap",
+                                                            messages=HELLO)  # type: ignore[arg-type]
+        with pytest.raises(openai.PermissionDeniedError) as denied:
+            s.client(limited).chat.completions.create(model="policy:cheap", messages=HELLO)  # type: ignore[arg-type]
+        assert "may not use the policy `cheap`" in denied.value.message
+        with pytest.raises(openai.PermissionDeniedError):
+            s.client(limited).chat.completions.create(model="mid", messages=HELLO)  # type: ignore[arg-type]
+        assert [m.id for m in s.client(limited).models.list()] == ["policy:other"]
+        assert s.client(limited).chat.completions.create(
+            model="policy:other", messages=HELLO).choices  # type: ignore[arg-type]
+        raw = s.client(support).chat.completions.with_raw_response.create(
+            model="policy:cheap", messages=HELLO)  # type: ignore[arg-type]
+        stored = s.stored(raw.headers["x-unhardcoded-trace-id"])
+        assert stored.body["caller"] == {"key_id": "support-1", "team": "support",
+                                         "labels": ["pii"]}
+        assert stored.body["request_features"]["labels"] == ["pii"]
+        with httpx.Client(base_url=s.url) as http:  # the limited key sees its policy's traces
+            mine = http.get("/v1/traces", headers={"authorization": f"Bearer {limited}"})
+            assert {t["policy_name"] for t in mine.json()["data"]} == {"other"}
+        log = s.output()
+    assert support not in log and limited not in log
+
+
+def test_a_bad_policy_stops_start_up_with_every_problem(tmp_path: Path,
+                                                        env: dict[str, str]) -> None:
+    files = write_files(tmp_path, {"good": policy(),
+                                   "bad": ["policy", ["ev_zero"], ["filter", [">=", "nope", 1]],
+                                           ["rank"], ["select", ["first"]], ["mutate"],
+                                           ["fallback"]]})
+    (files["policies"] / "broken.json").write_text("[1, 2,")
+    served = start(tmp_path, env, files=files, wait=False)
+    assert served.proc.wait(60) == 2
+    out = served.output()
+    refused = json.loads(out[out.index("{"):])
+    pointers = {p["pointer"] for p in refused["problems"]}
+    assert "bad.json#/2/1/1" in pointers and "broken.json#" in pointers
+
+
+def test_no_keys_means_loopback_only(tmp_path: Path, env: dict[str, str]) -> None:
+    served = start(tmp_path, env, ["--host", "0.0.0.0"], wait=False)
+    assert served.proc.wait(60) == 2
+    assert "serve.open_without_keys" in served.output()
+
+
+def test_sighup_reloads_policies_all_or_nothing(tmp_path: Path, env: dict[str, str]) -> None:
+    with serving(tmp_path, env) as s:
+        policies = tmp_path / "policies"
+        (policies / "second.json").write_text(json.dumps(policy(cascade=0)))
+        s.proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: "second" in httpx.get(s.url + "/readyz").json()["policies"])
+        assert s.client().chat.completions.create(model="policy:second", messages=HELLO).choices  # type: ignore[arg-type]
+        (policies / "broken.json").write_text('["policy", ')
+        s.proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: "reload refused" in s.output())
+        assert httpx.get(s.url + "/readyz").json()["policies"] == ["cheap", "second"]
+        assert s.client().chat.completions.create(model="policy:second", messages=HELLO).choices  # type: ignore[arg-type]
+
+
+def test_sigterm_finishes_in_flight_requests_and_flushes_records(
+        tmp_path: Path, env: dict[str, str], providers: tuple[FakeProvider, FakeProvider]) -> None:
+    oa, _ = providers
+    oa.script_for("cheap-2026", delay(1.5))
+    served = start(tmp_path, env)
+    before = len(oa.requests)
+    got: dict[str, Any] = {}
+
+    def call() -> None:
+        raw = served.client().chat.completions.with_raw_response.create(
+            model="policy:cheap", messages=HELLO)  # type: ignore[arg-type]
+        got["status"], got["trace"] = raw.status_code, raw.headers["x-unhardcoded-trace-id"]
+
+    caller = threading.Thread(target=call)
+    caller.start()
+    wait_until(lambda: len(oa.requests) > before)  # the call is in flight at the provider
+    assert served.stop(signal.SIGTERM) == 0
+    caller.join(10)
+    assert got["status"] == 200
+    store = open_store(served.records)
+    try:
+        found = store.get(got["trace"])
+    finally:
+        store.close()
+    assert found is not None and found.outcome == "ok"
+
+
+def test_a_client_leaving_mid_stream_closes_the_provider_stream(
+        tmp_path: Path, env: dict[str, str], providers: tuple[FakeProvider, FakeProvider]) -> None:
+    oa, _ = providers
+    oa.script_for("cheap-2026", ok("word " * 100, chunks=100, chunk_delay=0.05))
+    with serving(tmp_path, env) as s:
+        t0 = time.monotonic()
+        with s.http() as http, http.stream(
+                "POST", "/v1/chat/completions",
+                json={"model": "policy:cheap", "messages": HELLO, "stream": True}) as r:
+            trace_id = r.headers["x-unhardcoded-trace-id"]
+            lines = r.iter_lines()
+            for _ in range(3):
+                next(lines)
+        stored = s.stored(trace_id)
+        assert time.monotonic() - t0 < 4.0  # the whole stream would take 5 s
+        assert stored.outcome == "cancelled"
+        assert stored.body["dispatch"]["attempts"][-1]["outcome"] == "cancelled"
+
+
+def test_two_workers_share_the_port_the_store_and_the_metrics(
+        tmp_path: Path, env: dict[str, str]) -> None:
+    with serving(tmp_path, env, ["--workers", "2"]) as s:
+        traces = []
+        for _ in range(20):
+            with httpx.Client(base_url=s.url) as http:  # a new connection each time
+                r = http.post("/v1/chat/completions",
+                              json={"model": "policy:cheap", "messages": HELLO})
+                assert r.status_code == 200
+                traces.append(r.headers["x-unhardcoded-trace-id"])
+        for t in traces:
+            s.stored(t)
+        text = httpx.get(s.url + "/metrics").text
+    served = sum(x.value for f in text_string_to_metric_families(text) for x in f.samples
+                 if x.name == "unhardcoded_requests_total"
+                 and x.labels == {"route": "/v1/chat/completions", "status": "200"})
+    assert served == 20
+
+
+def test_bounded_load_no_errors_every_trace_stored(tmp_path: Path, env: dict[str, str]) -> None:
+    total, concurrency = 300, 30
+
+    async def load(s: Served) -> list[str]:
+        client = s.async_client()
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(i: int) -> str:
+            async with gate:
+                raw = await client.chat.completions.with_raw_response.create(
+                    model="policy:cheap", messages=HELLO, stream=i % 3 == 0)  # type: ignore[call-overload]
+                if i % 3 == 0:
+                    async for _ in raw.parse():
+                        pass
+                return str(raw.headers["x-unhardcoded-trace-id"])
+
+        try:
+            return await asyncio.gather(*(one(i) for i in range(total)))
+        finally:
+            await client.close()
+
+    with serving(tmp_path, env) as s:
+        traces = asyncio.run(load(s))
+        s.stored(traces[-1])
+    assert len(set(traces)) == total
+    store = open_store(s.records)
+    try:
+        stored = {r.trace_id: r.outcome for r in store.iterate(Query())}
+    finally:
+        store.close()
+    assert set(traces) <= set(stored) and {stored[t] for t in traces} == {"ok"}
+
+
+def wait_until(check: Any, timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        time.sleep(0.05)
