@@ -218,3 +218,54 @@ def wait_until(check: Any, timeout_s: float = 20.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("timed out")
         time.sleep(0.05)
+
+
+def test_watch_reloads_a_changed_policy(tmp_path: Path, env: dict[str, str]) -> None:
+    with serving(tmp_path, env, ["--watch", "0.2"]) as s:
+        (tmp_path / "policies" / "cheap.json").write_text(
+            json.dumps(policy(filters=[["==", "provider", "anthropic"]])))
+        wait_until(lambda: httpx.post(s.url + "/v1/route", json={
+            "model": "policy:cheap", "messages": HELLO}).json()["selected"] == "anthropic/claude")
+
+
+def test_oversized_headers_are_refused(served_plain: Served) -> None:
+    r = httpx.post(served_plain.url + "/v1/chat/completions",
+                   headers={"x-unhardcoded-policy": "x" * 40_000},
+                   json={"model": "policy:cheap", "messages": HELLO})
+    assert r.status_code == 431 and r.json()["error"]["code"] == "headers_too_large"
+    assert httpx.get(served_plain.url + "/healthz").status_code == 200
+
+
+def test_records_in_postgresql(tmp_path: Path, env: dict[str, str]) -> None:
+    import uuid
+
+    import psycopg
+
+    from tests.records_backends import in_schema, postgres_dsn
+
+    dsn = postgres_dsn()
+    schema = f"service_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    try:
+        files = write_files(tmp_path)
+        where = in_schema(dsn, schema)
+        s = start(tmp_path, env, ["--records", where], files={**files})
+        try:
+            raw = s.client().chat.completions.with_raw_response.create(
+                model="policy:cheap", messages=HELLO)  # type: ignore[arg-type]
+            trace_id = raw.headers["x-unhardcoded-trace-id"]
+            wait_until(lambda: httpx.get(f"{s.url}/v1/traces/{trace_id}").status_code == 200)
+            got = httpx.get(f"{s.url}/v1/traces/{trace_id}").json()
+            assert got["record"]["served_by"] == "openai/cheap"
+        finally:
+            assert s.stop() == 0
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture()
+def served_plain(tmp_path: Path, env: dict[str, str]) -> Iterator[Served]:
+    with serving(tmp_path, env) as s:
+        yield s

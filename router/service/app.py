@@ -35,6 +35,7 @@ from router.service.settings import ServiceSettings
 from router.service.wire import Message, Receive, Scope, Send, header, send_json, send_text
 
 log = logging.getLogger("unhardcoded.service")
+MAX_HEADER_BYTES = 16 * 1024
 Handler = Callable[[Scope, Receive, Send, Caller], Awaitable[int]]
 
 
@@ -217,6 +218,9 @@ class Service:
                 body, content_type = self.metrics.render()
                 await send_text(send, 200, body, content_type)
                 return
+            if sum(len(k) + len(v) for k, v in scope["headers"]) > MAX_HEADER_BYTES:
+                raise ServiceError(431, "headers_too_large",
+                                   f"the request headers are over {MAX_HEADER_BYTES} bytes", None)
             route, handler = self._route(method, path)
             if not self.ready:
                 raise ServiceError(503, "not_ready", "the service is starting or stopping", None)

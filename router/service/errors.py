@@ -31,10 +31,7 @@ from router.dispatch.completion import (
 from router.explain.explanation import explain_one
 from router.facade import Router
 
-TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
-         404: "invalid_request_error", 405: "invalid_request_error",
-         408: "invalid_request_error", 413: "invalid_request_error",
-         415: "invalid_request_error", 422: "invalid_request_error", 429: "rate_limit_error"}
+TYPES = {401: "authentication_error", 403: "permission_error", 429: "rate_limit_error"}
 MAX_PROBLEMS = 50
 MAX_CLAUSES = 50
 
@@ -49,7 +46,7 @@ class ServiceError(Exception):
 
     def body(self) -> dict[str, Any]:
         kind = TYPES.get(self.status, "api_error" if self.status >= 500
-                         else "invalid_request_error")
+                         else "invalid_request_error")  # every other 4xx
         return {"error": {"message": self.message, "type": kind, "code": self.code,
                           "param": self.param, **self.extra}}
 

@@ -30,7 +30,7 @@ from router.service.policies import load_named
 from router.service.settings import ENVIRONMENT, ServiceSettings, is_loopback
 
 APP = "router.service.app:from_environment"
-MAX_HEADER_BYTES = 16 * 1024  # request line and headers, with h11
+MAX_HEADER_BYTES = 16 * 1024  # what h11 buffers of an incomplete request head
 
 
 class ServeRefused(RefusedError):
