@@ -63,7 +63,20 @@ def preflight(settings: ServiceSettings) -> None:
 
 
 class ForwardingSupervisor(Multiprocess):
-    """uvicorn's supervisor, except that SIGHUP reloads each worker in place."""
+    """uvicorn's supervisor, except that SIGHUP reloads each worker in place, and a worker
+    that died and was replaced leaves no live gauges behind in the metrics directory."""
+
+    def keep_subprocess_alive(self) -> None:
+        before = {p.pid for p in self.processes}
+        super().keep_subprocess_alive()
+        gone = before - {p.pid for p in self.processes}
+        metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        if gone and metrics_dir:
+            from prometheus_client import multiprocess
+
+            for pid in gone:
+                if pid is not None:
+                    multiprocess.mark_process_dead(pid, metrics_dir)  # type: ignore[no-untyped-call]
 
     def handle_hup(self) -> None:
         for process in self.processes:
