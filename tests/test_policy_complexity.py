@@ -305,3 +305,35 @@ def test_an_admitted_policy_too_costly_for_the_catalog_is_refused_before_derivin
             assert refusal(again)["message"] == problem["message"]
             assert router.deciders.cache.peek(admit(heavy), catalog) is None
             assert router.route(light, REQ).selected == "p/m0"
+
+
+def test_one_record_holds_a_bounded_number_of_rejections_and_proofs(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A policy whose every clause rejects every offering: the record lists the first
+    `MAX_LISTED_PER_OFFERING` failed clauses of each, at most `MAX_PROOFS` proofs, and says
+    what it left out; `explain` still gives one offering in full."""
+    from router.explain import record as record_module
+
+    monkeypatch.setattr(record_module, "MAX_PROOFS", 1000)
+    offerings = [{"id": f"p{i % 7}/m{i}", "model": f"m{i}", "provider": f"p{i % 7}",
+                  "region": "us", "context_window": 100_000, "max_output_tokens": 1000,
+                  "input_price": 1.0, "output_price": 2.0, "capabilities": ["tools"]}
+                 for i in range(200)]
+    catalog = build_catalog({"schema": 1, "source": "test", "offerings": offerings})
+    clauses = [["==", "provider", f"nope{i}"] for i in range(12)]
+    term = ["policy", ["ev_zero"], ["filter", *clauses], ["rank"], ["select", ["first"]],
+            ["mutate"], ["fallback"]]
+    with Router(catalog, config=RouterConfig(records=None, derive_in_processes=False)) as r:
+        result = r.route(term, {"messages": [{"role": "user", "content": "x"}]})
+        rec = result.record()
+        listed = record_module.MAX_LISTED_PER_OFFERING
+        assert {len(v) for v in rec["rejected"].values()} == {listed}
+        with_proof = sum("proof" in e for v in rec["rejected"].values() for e in v)
+        assert with_proof == 1000
+        assert rec["omitted"]["rejections"] == 200 * (12 - listed)
+        assert rec["omitted"]["proofs"] == 200 * listed - 1000
+        assert len(r.explain(term, "p0/m0")[0].failed) == 12
+        small = r.route(["policy", ["ev_zero"], ["filter", clauses[0]], ["rank"],
+                         ["select", ["first"]], ["mutate"], ["fallback"]],
+                        {"messages": [{"role": "user", "content": "x"}]}).record()
+    assert "omitted" not in small

@@ -21,20 +21,23 @@ from router.policy.truth import Truth
 from router.request.features import RequestFeatures
 
 RECORD_VERSION = 1
+MAX_LISTED_PER_OFFERING = 8  # failed clauses listed per rejected offering
+MAX_PROOFS = 20_000  # entries (rejections and admissions) that carry a full proof
 
 
 def clause_term(d: Derivation, pointer: str) -> Any:
     return render(d.program.node(pointer).clause)
 
 
-def rejection_entries(decision: Decision, offering_id: str,
-                      full_proofs: bool = True) -> list[dict[str, Any]]:
+def rejection_entries(decision: Decision, offering_id: str, full_proofs: bool = True,
+                      limit: int | None = None) -> list[dict[str, Any]]:
+    """Every failed clause of a rejected offering (the first `limit`), in program order."""
     d = decision.derivation
     o = d.catalog.get(offering_id)
     assert o is not None
     ev = decision.evaluator
     out: list[dict[str, Any]] = []
-    for ptr in decision.failed_clauses(offering_id):
+    for ptr in decision.failed_clauses(offering_id)[:limit]:
         static = d.verdicts[ptr][offering_id][0] != Truth.R
         if static:  # request-independent: built once per derivation
             key = (ptr, offering_id, full_proofs)
@@ -130,8 +133,10 @@ def to_record(decision: Decision, trace_id: str, full_proofs: bool = True,
     ctx = decision.context
     rank_labels = [k.label() for k in d.policy.rank]
     live_read = live_values_read(decision)
-    rejected = {oid: rejection_entries(decision, oid, full_proofs)
-                for oid in decision.rejected_ids()}
+    limits = RecordLimits(full_proofs)
+    rejected = {oid: limits.rejections(decision, oid) for oid in decision.rejected_ids()}
+    admissible = [{"offering": oid, "clauses": limits.admissions(decision, oid)}
+                  for oid in decision.admissible]
     record: dict[str, Any] = {
         "record_version": RECORD_VERSION,
         "trace_id": trace_id,
@@ -146,10 +151,7 @@ def to_record(decision: Decision, trace_id: str, full_proofs: bool = True,
                  "default": LiveValues().model_dump(exclude_none=True)},
         "candidates": [o.id for o in d.catalog],
         "rejected": rejected,
-        "admissible": [
-            {"offering": oid, "clauses": admission_entries(decision, oid) if full_proofs else []}
-            for oid in decision.admissible
-        ],
+        "admissible": admissible,
         "ranking": [
             {"offering": r.offering_id,
              "keys": [{"key": lab, "value": v} for lab, v in zip(rank_labels, r.keys,
@@ -169,9 +171,52 @@ def to_record(decision: Decision, trace_id: str, full_proofs: bool = True,
             "timeout_ms": d.policy.fallback.timeout_ms, "then": d.policy.fallback.then,
         },
     }
+    if limits.omitted_rejections or limits.omitted_proofs:
+        record["omitted"] = {"rejections": limits.omitted_rejections,
+                             "proofs": limits.omitted_proofs,
+                             "why": f"a record lists at most {MAX_LISTED_PER_OFFERING} failed "
+                                    f"clauses per offering and {MAX_PROOFS} proofs; "
+                                    "`explain` gives any offering's in full"}
     if dispatch is not None:
         record.update(dispatch)
     return record
+
+
+class RecordLimits:
+    """What one record may hold, whatever the policy: an admitted policy of ~100 clauses over
+    the embedded catalog would otherwise put 300,000 rejections with their proofs (~100 MB) in
+    one record. Past the limits, entries are left out (or kept without their proof), counted,
+    and the record says so under `omitted`."""
+
+    def __init__(self, full_proofs: bool) -> None:
+        self.proofs_left = MAX_PROOFS if full_proofs else 0
+        self.full_proofs = full_proofs
+        self.omitted_rejections = 0
+        self.omitted_proofs = 0
+
+    def rejections(self, decision: Decision, oid: str) -> list[dict[str, Any]]:
+        proofs = self.proofs_left > 0
+        entries = rejection_entries(decision, oid, proofs, MAX_LISTED_PER_OFFERING)
+        if len(entries) == MAX_LISTED_PER_OFFERING:  # perhaps more: count them
+            self.omitted_rejections += len(decision.failed_clauses(oid)) - len(entries)
+        self._spend(proofs, len(entries))
+        return entries
+
+    def admissions(self, decision: Decision, oid: str) -> list[dict[str, Any]]:
+        if not self.full_proofs:
+            return []
+        if self.proofs_left <= 0:
+            self.omitted_proofs += len(decision.derivation.top_nodes)
+            return []
+        entries = admission_entries(decision, oid)
+        self._spend(True, len(entries))
+        return entries
+
+    def _spend(self, proofs: bool, n: int) -> None:
+        if proofs:
+            self.proofs_left -= n
+        elif self.full_proofs:
+            self.omitted_proofs += n
 
 
 def replay(record: dict[str, Any], catalog: Catalog) -> Decision:
