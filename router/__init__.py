@@ -31,6 +31,7 @@ from router.engine.worker import EngineError
 from router.explain.explanation import Explanation, FailedClause
 from router.explain.proof import Proof, check_proof, proof_of, to_dot, to_node_link
 from router.explain.record import replay, same_decision, to_record
+from router.explain.record_model import DecisionRecord
 from router.facade import Router, RouteResult
 from router.live.health import BreakerSettings
 from router.live.state import LiveState, LiveValues
@@ -53,6 +54,7 @@ __all__ = [
     "Completion",
     "CompletionStream",
     "Decision",
+    "DecisionRecord",
     "Discovery",
     "DispatchError",
     "DispatchSettings",

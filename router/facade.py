@@ -51,6 +51,7 @@ from router.engine.cache import DerivationCache
 from router.engine.derive import Derivation
 from router.explain.explanation import Explanation, explain_offering
 from router.explain.record import to_record
+from router.explain.record_model import DecisionRecord
 from router.live.health import HealthTracker
 from router.live.state import LiveState, with_disabled
 from router.policy.memo import AdmittedPolicies, PolicyInput
@@ -74,8 +75,13 @@ class RouteResult:
         return self.decision.cascade
 
     def record(self, proofs: bool = True) -> dict[str, Any]:
+        """The decision record's JSON form (spec §10)."""
         return to_record(self.decision, self.trace_id, full_proofs=proofs,
                          config_hash=self.config_hash)
+
+    def record_model(self, proofs: bool = True) -> DecisionRecord:
+        """The decision record as a typed model."""
+        return DecisionRecord.of(self.record(proofs))
 
 
 NOTHING_ADMISSIBLE = Outcome(stopped_because="nothing passed the filters")

@@ -509,6 +509,10 @@ def parser() -> argparse.ArgumentParser:
     cdf.add_argument("--max-rows", type=_count, default=50, help="rows per section")
     cdf.set_defaults(fn=cmd_catalog_diff)
 
+    sc = sub.add_parser("schema", help="the JSON Schema of a document the router writes")
+    sc.add_argument("what", choices=("record",), help="record: the decision record")
+    sc.set_defaults(fn=cmd_schema)
+
     from router.cli.keys import add_parsers as add_keys_parsers
     from router.cli.serve import add_parser as add_serve_parser
     from router.cli.trace import add_parsers
@@ -517,6 +521,13 @@ def parser() -> argparse.ArgumentParser:
     add_serve_parser(sub, _count, _seconds)
     add_keys_parsers(sub)
     return p
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from router.explain.record_model import DecisionRecord
+
+    print(json.dumps(DecisionRecord.model_json_schema(), indent=1))
+    return 0
 
 
 def _importer_names() -> list[str]:

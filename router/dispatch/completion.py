@@ -12,6 +12,7 @@ from typing import Any
 from router.decide.decider import Decision
 from router.dispatch.dispatcher import Outcome
 from router.explain.record import to_record
+from router.explain.record_model import DecisionRecord
 
 
 class DispatchError(Exception):
@@ -112,6 +113,10 @@ class Completion:
     def record(self, proofs: bool = False) -> dict[str, Any]:
         return record_of(self.decision, self.trace_id, self.outcome, proofs, self.config_hash)
 
+    def record_model(self, proofs: bool = False) -> DecisionRecord:
+        """The record as a typed model (complete once a stream has ended)."""
+        return DecisionRecord.of(self.record(proofs))
+
 
 class CompletionStream:
     """An async iterator of `chat.completion.chunk` objects (and, if the served offering fails
@@ -159,6 +164,10 @@ class CompletionStream:
     def record(self, proofs: bool = False) -> dict[str, Any]:
         return record_of(self.decision, self.trace_id, self.outcome, proofs, self.config_hash)
 
+    def record_model(self, proofs: bool = False) -> DecisionRecord:
+        """The record as a typed model (complete once a stream has ended)."""
+        return DecisionRecord.of(self.record(proofs))
+
 
 class SyncCompletionStream:
     """`CompletionStream` for synchronous callers: each chunk is pulled on the router's loop."""
@@ -187,5 +196,8 @@ class SyncCompletionStream:
 
     def record(self, proofs: bool = False) -> dict[str, Any]:
         return self._stream.record(proofs)
+
+    def record_model(self, proofs: bool = False) -> DecisionRecord:
+        return self._stream.record_model(proofs)
 
 

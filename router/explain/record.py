@@ -15,12 +15,12 @@ from router.decide.decider import Decider, Decision
 from router.decide.evaluate import Context
 from router.engine.derive import Derivation, derive
 from router.explain.proof import proof_of
+from router.explain.record_model import RECORD_VERSION
 from router.live.state import LiveState, LiveValues
 from router.policy.terms import render
 from router.policy.truth import Truth
 from router.request.features import RequestFeatures
 
-RECORD_VERSION = 1
 MAX_LISTED_PER_OFFERING = 8  # failed clauses listed per rejected offering
 MAX_PROOFS = 20_000  # entries (rejections and admissions) that carry a full proof
 

@@ -21,6 +21,7 @@ from router.common.problems import RefusedError
 from router.decide.decider import Decider, Decision
 from router.engine.derive import derive
 from router.explain.record import to_record
+from router.explain.record_model import DecisionRecord
 from router.live.state import Layered, LiveState, LiveValues
 from router.policy.admit import admit
 from router.policy.terms import Policy
@@ -141,6 +142,10 @@ class Replayer:
         record = to_record(replayed.decision, stored.trace_id, full_proofs=proofs,
                            dispatch=body.get("dispatch"), config_hash=body["config_hash"])
         return normal(record)  # type: ignore[no-any-return]
+
+    def record_model(self, stored: StoredRecord, proofs: bool = True) -> DecisionRecord:
+        """`record` as the typed model."""
+        return DecisionRecord.of(self.record(stored, proofs))
 
 
 def _difference(want: dict[str, Any], decision: Decision) -> str:
