@@ -161,7 +161,7 @@ def test_context_builtin_and_cascade(fixture_catalog: Catalog) -> None:
     assert result.selected == GEMINI and result.cascade == ()
     reasons = {e["pointer"]: e["reason"] for e in result.record()["rejected"][HAIKU]}
     assert reasons == {"builtin:context_fits_input":
-                       "context_window 200000 < 250004 (request input_tokens)"}
+                       "context_window 200000 < 209175 (request input_tokens)"}
 
 
 def test_clamp_mutation_per_hop(fixture_catalog: Catalog) -> None:

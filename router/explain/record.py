@@ -20,6 +20,7 @@ from router.live.state import LiveState, LiveValues
 from router.policy.terms import render
 from router.policy.truth import Truth
 from router.request.features import RequestFeatures
+from router.request.tokens import ESTIMATOR
 
 MAX_LISTED_PER_OFFERING = 8  # failed clauses listed per rejected offering
 MAX_PROOFS = 20_000  # entries (rejections and admissions) that carry a full proof
@@ -147,6 +148,7 @@ def to_record(decision: Decision, trace_id: str, full_proofs: bool = True,
         "ruleset_version": d.ruleset_version,
         "config_hash": config_hash,
         "request_features": ctx.features.model_dump(),
+        "input_tokens_estimator": {"name": ESTIMATOR, "upper_bound": True},
         "live": {"consulted": ctx.live.consulted, "values": live_read,
                  "default": LiveValues().model_dump(exclude_none=True)},
         "candidates": [o.id for o in d.catalog],

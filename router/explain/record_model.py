@@ -106,6 +106,14 @@ class LiveRead(_Model):
     default: dict[str, Json]
 
 
+class TokenEstimator(_Model):
+    """Which estimator produced `request_features.input_tokens`; `upper_bound`: it is at least
+    what OpenAI's o200k_base and cl100k_base tokenizers count (see `router.request.tokens`)."""
+
+    name: str
+    upper_bound: bool
+
+
 class Omitted(_Model):
     rejections: int
     proofs: int
@@ -160,6 +168,7 @@ class DecisionRecord(_Model):
     ruleset_version: str
     config_hash: str
     request_features: RequestFeatures
+    input_tokens_estimator: TokenEstimator | None = None  # absent from records before it
     live: LiveRead
     candidates: list[str]
     rejected: dict[str, list[Rejection]]

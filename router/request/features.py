@@ -1,14 +1,15 @@
 """Request features (spec §3): derived from an OpenAI chat-completions body, never from free text.
 
-`input_tokens` is an estimate (characters / 4, rounded up, over message text, tool definitions
-and the response schema, plus a small per-message overhead) — an upper-bound-leaning heuristic
-that needs no tokenizer. Images count a fixed 1,000 tokens each.
+`input_tokens` is an upper bound of the prompt's tokens (`router.request.tokens`, estimator
+`utf8-class-bound/1`): the bound of each message text, tool call, other content part, the tool
+definitions and the response schema (JSON text, non-ASCII characters unescaped), plus
+`MESSAGE_OVERHEAD` tokens per message and `REPLY_OVERHEAD` once (the chat template's role and
+separator tokens and the assistant's reply prefix). Images count a fixed 1,000 tokens each.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from router.common import jsonio
 from router.common.problems import LABEL, Problem, RequestError
+from router.request.tokens import estimate_tokens
 
 MAX_REQUEST_BYTES = 8 * 1024 * 1024
 MAX_IMAGE_CHARS = MAX_REQUEST_BYTES  # one image part (a data URL carries the whole image)
@@ -25,6 +27,7 @@ MAX_MESSAGES = 10_000
 MAX_REQUEST_DEPTH = 64  # levels of arrays and objects (a JSON schema or tool definition nests)
 IMAGE_TOKENS = 1000
 MESSAGE_OVERHEAD = 4
+REPLY_OVERHEAD = 3
 # The call parameters a policy may mutate (spec §7), in a fixed order.
 CALL_PARAMS = ("max_tokens", "max_completion_tokens", "temperature", "top_p", "seed",
                "presence_penalty", "frequency_penalty", "reasoning_effort",
@@ -92,6 +95,7 @@ def parse_request(body: object) -> Request:
         bad("/messages", f"{len(messages)} messages; the limit is {MAX_MESSAGES}")
         messages = []
     chars = 0
+    text_tokens = 0  # upper bound of the text's tokens (`estimate_tokens`)
     images = 0
     image_chars = 0  # counted toward the size limit, not the token estimate
     for i, msg in enumerate(messages):
@@ -101,22 +105,24 @@ def parse_request(body: object) -> Request:
         content = msg.get("content")
         if isinstance(content, str):
             chars += len(content)
+            text_tokens += estimate_tokens(content)
         elif isinstance(content, list):
             for j, part in enumerate(content):
                 if not isinstance(part, dict):
                     bad(f"/messages/{i}/content/{j}", "a content part is an object")
                 elif part.get("type") == "text" and isinstance(part.get("text"), str):
                     chars += len(part["text"])
+                    text_tokens += estimate_tokens(part["text"])
                 elif part.get("type") in ("image_url", "input_image"):
                     images += 1
                     image_chars += image_part_chars(part, f"/messages/{i}/content/{j}",
                                                     problems)
                 else:
-                    chars += len(json.dumps(part, default=str))
+                    chars, text_tokens = add_json(part, chars, text_tokens)
         elif content is not None:
             bad(f"/messages/{i}/content", "content is a string, a list of parts, or null")
         if msg.get("tool_calls") is not None:
-            chars += len(json.dumps(msg["tool_calls"], default=str))
+            chars, text_tokens = add_json(msg["tool_calls"], chars, text_tokens)
     tools = body.get("tools")
     needs: set[str] = set()
     if tools is not None:
@@ -124,13 +130,13 @@ def parse_request(body: object) -> Request:
             bad("/tools", "`tools` must be a list")
         elif tools:
             needs.add("tools")
-            chars += len(json.dumps(tools, default=str))
+            chars, text_tokens = add_json(tools, chars, text_tokens)
     if images:
         needs.add("vision")
     fmt = body.get("response_format")
     if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
         needs.add("json_schema")
-        chars += len(json.dumps(fmt, default=str))
+        chars, text_tokens = add_json(fmt, chars, text_tokens)
     if body.get("stream") is True:
         needs.add("streaming")
     max_out: int | None = None
@@ -159,7 +165,8 @@ def parse_request(body: object) -> Request:
         problems.append(content_size_problem(chars, image_chars))
     if problems:
         raise RequestError(problems)
-    tokens = math.ceil(chars / 4) + MESSAGE_OVERHEAD * len(messages) + IMAGE_TOKENS * images
+    tokens = (text_tokens + MESSAGE_OVERHEAD * len(messages) + REPLY_OVERHEAD
+              + IMAGE_TOKENS * images)
     features = RequestFeatures(
         input_tokens=tokens,
         max_output_tokens=max_out,
@@ -169,6 +176,15 @@ def parse_request(body: object) -> Request:
     )
     provider_body = {k: v for k, v in body.items() if k not in ROUTER_FIELDS}
     return Request(body=body, features=features, provider_body=provider_body)
+
+
+def add_json(value: object, chars: int, tokens: int) -> tuple[int, int]:
+    """Add a JSON value (a tool definition, tool call, schema or other part) to the content
+    size (`chars`: its escaped JSON text, as before) and to the token bound (its JSON text with
+    non-ASCII characters as themselves, as a provider reads them)."""
+    text = json.dumps(value, default=str, ensure_ascii=False)
+    size = len(text) if text.isascii() else len(json.dumps(value, default=str))
+    return chars + size, tokens + estimate_tokens(text)
 
 
 def image_part_chars(part: Mapping[str, Any], pointer: str, problems: list[Problem]) -> int:
