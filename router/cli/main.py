@@ -109,6 +109,7 @@ def _live(args: argparse.Namespace, router: Any) -> Any:
 
 def cmd_route(args: argparse.Namespace) -> int:
     from router.cli.render import decision_table
+    from router.cli.summary import decision_summary, style_for
 
     router = _router(args)
     try:
@@ -123,7 +124,10 @@ def cmd_route(args: argparse.Namespace) -> int:
             if args.overlay:
                 label += f" + {len(args.overlay)} overlay" + (
                     "s" if len(args.overlay) > 1 else "")
-            sys.stdout.write(decision_table(result, label, args.max_rows))
+            if args.all or args.max_rows is not None:
+                sys.stdout.write(decision_table(result, label, args.max_rows))
+            else:
+                sys.stdout.write(decision_summary(result, label, style_for(sys.stdout)))
         _recorded(router, result.trace_id)
         return 0 if result.selected else 3
     finally:
@@ -132,6 +136,7 @@ def cmd_route(args: argparse.Namespace) -> int:
 
 def cmd_explain(args: argparse.Namespace) -> int:
     from router.cli.render import explanation_text
+    from router.cli.summary import EXPLAINED, style_for
     from router.explain.proof import to_dot, to_node_link
 
     router = _router(args)
@@ -155,8 +160,16 @@ def cmd_explain(args: argparse.Namespace) -> int:
             disabled = len(router.catalog.disabled)
             print("(live state not consulted: every offering counted as available"
                   + (f", except {disabled} disabled by overlays)" if disabled else ")"))
-        for e in found:
-            sys.stdout.write(explanation_text(e))
+        style = style_for(sys.stdout)
+        shown = found if args.all else found[:EXPLAINED]
+        if len(found) > len(shown):  # one line each, then the first few in full
+            print(f"{len(found)} offerings of `{args.model}`:")
+            for e in found:
+                first = e.failed[0].reason if e.failed else f"rank {e.rank_position}"
+                print(style.clip(f"  {e.offering:<50} {e.verdict:<9} {first}"))
+            print(f"\nthe first {len(shown)} in full (--all for every one):\n")
+        for e in shown:
+            sys.stdout.write(explanation_text(e, style))
             if args.proof:
                 for f in e.failed:
                     sys.stdout.write(f.proof.text(1) + "\n")
@@ -435,7 +448,10 @@ def parser() -> argparse.ArgumentParser:
     catalog_opt(r)
     r.add_argument("--json", action="store_true", help="print the decision record")
     r.add_argument("--live", action="store_true", help="consult keys in the environment")
-    r.add_argument("--max-rows", type=_count, default=None, help="limit table rows per section")
+    r.add_argument("--all", action="store_true",
+                   help="every offering, one line each (default: a summary that fits a screen)")
+    r.add_argument("--max-rows", type=_count, default=None,
+                   help="with --all (implied): limit table rows per section")
     record_opts(r)
     r.set_defaults(fn=cmd_route)
 
@@ -447,6 +463,9 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--live", action="store_true")
     e.add_argument("--format", choices=("text", "json", "dot", "graph-json"), default="text")
     e.add_argument("--proof", action="store_true", help="print the proof trees (text)")
+    e.add_argument("--all", action="store_true",
+                   help="every matching offering in full (default: the first 3, the rest "
+                        "one line each)")
     e.set_defaults(fn=cmd_explain)
 
     cp = sub.add_parser("complete", help="decide and call the winner over your keys, failing "

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from router.catalog.offerings import Catalog, Offering
+from router.cli.summary import PLAIN, Style
 from router.explain.explanation import Explanation
 from router.facade import RouteResult
 from router.policy.truth import Truth
@@ -70,11 +71,13 @@ def decision_table(result: RouteResult, catalog_label: str, max_rows: int | None
     return "\n".join(out) + "\n"
 
 
-def explanation_text(e: Explanation) -> str:
-    out = [f"{e.offering}: {e.verdict.upper()}"]
+def explanation_text(e: Explanation, style: Style = PLAIN) -> str:
+    verdict = e.verdict.upper()
+    out = [f"{e.offering}: " + (style.bad(verdict) if e.verdict == "rejected"
+                                else style.good(verdict))]
     if e.verdict == "rejected":
         for f in e.failed:
-            out.append(f"  ✗ {f.pointer}  {f.clause}")
+            out.append(f"  {style.bad('✗')} {f.pointer}  {f.clause}")
             out.append(f"      {f.reason}   [{f.stage}]")
             facts = [", ".join(f"{p}{tuple(a)}" for p, a in _leaf_facts(f.proof))]
             if facts[0]:
@@ -86,7 +89,7 @@ def explanation_text(e: Explanation) -> str:
             out.append(f"  note: {e.change_note}")
         return "\n".join(out) + "\n"
     for ptr, reason in e.passed:
-        out.append(f"  ✓ {ptr}: {reason}")
+        out.append(f"  {style.good('✓')} {ptr}: {reason}")
     out.append(f"  rank position {e.rank_position}; keys {e.keys}")
     if e.verdict == "outranked":
         out.append(f"  winner {e.winner}; keys {e.winner_keys}")

@@ -129,13 +129,15 @@ def cmd_trace_show(args: argparse.Namespace) -> int:
             print(json.dumps(replayer.record(stored, proofs=not args.no_proofs), indent=1,
                              ensure_ascii=False))
             return 0
-        return _show_text(replayer, stored, args.max_rows)
+        return _show_text(replayer, stored, args.max_rows, args.all)
     finally:
         store.close()
 
 
-def _show_text(replayer: Replayer, stored: StoredRecord, max_rows: int | None) -> int:
+def _show_text(replayer: Replayer, stored: StoredRecord, max_rows: int | None,
+               every: bool) -> int:
     from router.cli.render import decision_table
+    from router.cli.summary import decision_summary, style_for
     from router.facade import RouteResult
 
     replayed = replayer.replay(stored)
@@ -146,7 +148,10 @@ def _show_text(replayer: Replayer, stored: StoredRecord, max_rows: int | None) -
     body = stored.body
     print(f"trace    {stored.trace_id}   at {body['at']}   outcome {stored.outcome}")
     result = RouteResult(replayed.decision, stored.trace_id, body["config_hash"])
-    sys.stdout.write(decision_table(result, "stored snapshot", max_rows))
+    if every or max_rows is not None:
+        sys.stdout.write(decision_table(result, "stored snapshot", max_rows))
+    else:
+        sys.stdout.write(decision_summary(result, "stored snapshot", style_for(sys.stdout)))
     dispatch = body.get("dispatch")
     if dispatch:
         for a in dispatch.get("attempts", []):
@@ -318,7 +323,10 @@ def add_parsers(sub: Any, count: Any) -> None:
     show.add_argument("--json", action="store_true", help="the full record (spec §10)")
     show.add_argument("--no-proofs", action="store_true", help="with --json: without proofs")
     show.add_argument("--stored", action="store_true", help="the stored row as it is")
-    show.add_argument("--max-rows", type=count, default=None)
+    show.add_argument("--all", action="store_true",
+                      help="every offering, one line each (default: a summary)")
+    show.add_argument("--max-rows", type=count, default=None,
+                      help="with --all (implied): limit table rows per section")
     show.set_defaults(fn=cmd_trace_show)
     ex = ts.add_parser("export", help="stored rows (or full records) as JSON lines")
     ex.add_argument("--jsonl", action="store_true", required=True)

@@ -279,7 +279,8 @@ class Decider:
 
     def order(self, survivors: list[Offering], ctx: Context | None) -> list[Ranked]:
         keys = self.rank
-        est = self._est_costs(survivors, ctx) if ctx is not None and self.needs_est_cost else {}
+        est = self._est_costs([o for o in survivors if o.id in self.fixed], ctx) \
+            if ctx is not None and self.needs_est_cost else {}
         ranked = []
         for o in survivors:
             fixed = self.fixed.get(o.id)

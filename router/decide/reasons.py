@@ -45,8 +45,8 @@ def leaf_reason(clause: Clause | ReqPred, truth: Truth, lhs: object = None,
     """`lhs` is the offering's value (witness); `rhs` the compared value when it varies."""
     if isinstance(clause, Cmp):
         name = clause.attr
-        if truth == Truth.U:
-            if lhs is not None and isinstance(clause.value, ReqRef):
+        if truth == Truth.U:  # the offering's value is the unknown one unless it is given
+            if lhs not in (None, "") and isinstance(clause.value, ReqRef):
                 return f"{name} {fmt(lhs)}; request {clause.value.feature} unknown"
             return f"{name} unknown{extra}"
         right = rhs if rhs is not None else clause.value
