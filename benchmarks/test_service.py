@@ -3,22 +3,25 @@
 Three processes and wrk, each on its own: the fake OpenAI-compatible provider, the service
 (embedded catalog, 3,189 offerings; the dispatch-overhead benchmark's policy, whose winner is
 an OpenAI offering served by the fake; recording ON into a SQLite file) and wrk. "Direct" is
-the same wrk load sent to the fake itself. Each cell: a 1 s warm-up run, then a measured run of
-`SECONDS`; added latency is service minus direct at the same concurrency, same load generator.
-Percentiles are per request: wrk's coordinated-omission correction is undone (see
-`benchmarks/service_load.py`); wrk's own corrected p50/p99 are kept in `extra_info`.
+the same wrk load sent to the fake itself. Each cell waits (bounded) for the rest of the
+machine to be quiet, runs wrk 1 s to warm up, then `SECONDS` measured; added latency is
+service minus direct at the same concurrency, same load generator. Percentiles are per
+request: wrk's coordinated-omission correction is undone (see `benchmarks/service_load.py`);
+wrk's own corrected p50/p99 are kept in `extra_info`. CPU per request is the service's CPU
+time (all its threads and child processes) divided by the requests it answered.
 
 * `test_service_vs_direct`: non-stream and stream (SSE: the latency is to the end of the
   stream) at 1, 50 and 200 concurrent connections.
 * `test_server_choice`: uvicorn's HTTP implementations (h11, httptools) × event loops
-  (asyncio, uvloop) at 50 connections, non-stream. Cells whose package is missing are skipped;
-  `pip install httptools uvloop` to run them (then `serve`, which leaves both to "auto", uses
-  them too).
-* `test_granian`: one data point for another server (skipped unless granian is installed).
-* `test_recording_cost`: recording on against `--no-record`, 50 connections, non-stream.
+  (asyncio, uvloop), and granian, at 50 connections, non-stream, recording on; all started
+  at once, measured in interleaved rounds. Configurations whose packages are missing are left
+  out (noted): `pip install httptools uvloop granian` (then `serve`, which leaves HTTP and
+  loop to uvicorn's "auto", uses httptools and uvloop too).
+* `test_recording_cost`: recording on against `--no-record`, 1 and 50 connections,
+  non-stream.
 
 Targets (issue 9): ≤ 1 ms added p50 at 1 connection; ≥ 900 requests/s through one service
-process with recording on. Tables are printed at the end of the module.
+process with recording on. Tables are printed when the module ends.
 
 Run: python -m pytest benchmarks/test_service.py --benchmark-only -s
 (wrk: `apt-get install -y wrk`; without it every cell is skipped.)
@@ -26,7 +29,9 @@ Run: python -m pytest benchmarks/test_service.py --benchmark-only -s
 
 from __future__ import annotations
 
+import contextlib
 import json
+import statistics
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -41,6 +46,7 @@ from benchmarks.service_load import (
     WRK,
     Load,
     Provider,
+    Quiet,
     check_reply,
     importable,
     measure,
@@ -68,20 +74,6 @@ pytestmark = pytest.mark.skipif(
 
 
 @dataclass
-class Work:
-    """The files every cell uses: the named policy, request bodies, records stores."""
-
-    root: Path
-
-    @property
-    def policies(self) -> Path:
-        return self.root / "policies"
-
-    def body(self, to: str, stream: bool) -> Path:
-        return self.root / f"{to}-{'stream' if stream else 'json'}.json"
-
-
-@dataclass
 class Report:
     """Rows of the tables printed when the module ends."""
 
@@ -100,32 +92,55 @@ class Report:
         return "\n".join([*out, "", *self.notes])
 
 
+@dataclass
+class Bench:
+    """What every cell shares: the files (named policy, request bodies), the fake provider's
+    process, the quiet-machine waiter and the report."""
+
+    root: Path
+    provider: Provider
+    quiet: Quiet
+    report: Report
+
+    @property
+    def policies(self) -> Path:
+        return self.root / "policies"
+
+    def body(self, to: str, stream: bool) -> Path:
+        return self.root / f"{to}-{'stream' if stream else 'json'}.json"
+
+    def load(self, served: Served, connections: int, stream: bool,
+             seconds: float = SECONDS) -> Load:
+        return measure(served.url + "/v1/chat/completions", self.body("service", stream),
+                       connections, seconds, WARM_S,
+                       {"provider": self.provider.pid, "service": served.proc.pid},
+                       quiet=self.quiet)
+
+    def direct(self, connections: int, stream: bool) -> Load:
+        return measure(self.provider.chat_url, self.body("direct", stream), connections,
+                       SECONDS, WARM_S, {"provider": self.provider.pid}, AUTH, self.quiet)
+
+    def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        return service_env(self.provider, extra)
+
+
 @pytest.fixture(scope="module")
-def report(pytestconfig: pytest.Config) -> Iterator[Report]:
-    r = Report()
-    yield r
+def bench(tmp_path_factory: pytest.TempPathFactory,
+          pytestconfig: pytest.Config) -> Iterator[Bench]:
+    root = tmp_path_factory.mktemp("service-bench")
+    (root / "policies").mkdir()
+    (root / "policies" / "bench.json").write_text(json.dumps(POLICY))
+    with provider_process() as provider:
+        b = Bench(root, provider, Quiet(budget_s=60.0), Report())
+        for stream in (False, True):
+            b.body("service", stream).write_text(
+                json.dumps({**REQUEST, "model": "policy:bench", "stream": stream}))
+            b.body("direct", stream).write_text(
+                json.dumps({**REQUEST, "model": "gpt-5-nano", "stream": stream}))
+        yield b
     capture = pytestconfig.pluginmanager.getplugin("capturemanager")
     with capture.global_and_fixture_disabled():
-        print(r.render())
-
-
-@pytest.fixture(scope="module")
-def work(tmp_path_factory: pytest.TempPathFactory) -> Work:
-    w = Work(tmp_path_factory.mktemp("service-bench"))
-    w.policies.mkdir()
-    (w.policies / "bench.json").write_text(json.dumps(POLICY))
-    for stream in (False, True):
-        w.body("service", stream).write_text(
-            json.dumps({**REQUEST, "model": "policy:bench", "stream": stream}))
-        w.body("direct", stream).write_text(
-            json.dumps({**REQUEST, "model": "gpt-5-nano", "stream": stream}))
-    return w
-
-
-@pytest.fixture(scope="module")
-def provider() -> Iterator[Provider]:
-    with provider_process() as p:
-        yield p
+        print(b.report.render())
 
 
 def server_name(env: dict[str, str]) -> str:
@@ -136,39 +151,45 @@ def server_name(env: dict[str, str]) -> str:
 
 
 @pytest.fixture(scope="module")
-def service(work: Work, provider: Provider, report: Report) -> Iterator[Served]:
+def service(bench: Bench) -> Iterator[Served]:
     """`unhardcoded serve`, embedded catalog, recording on (SQLite)."""
-    env = service_env(provider)
+    env = bench.env()
     port = free_port()
-    records = work.root / "recorded.sqlite3"
-    with service_process(work.root / "serve", env,
-                         serve_command(port, work.policies, records), port) as s:
-        report.notes.append(f"`serve` ran on {server_name(env)}.")
+    records = bench.root / "recorded.sqlite3"
+    with service_process(bench.root / "serve", env,
+                         serve_command(port, bench.policies, records), port) as s:
+        bench.report.notes.append(f"`serve` ran on {server_name(env)}.")
         yield s
         t0 = time.perf_counter()
-    stopped_s = time.perf_counter() - t0
-    report.notes.append(f"Records stored by the recording service: {stored_records(records):,} "
-                        f"(its stop, which writes every queued record, took {stopped_s:.1f} s).")
+    bench.report.notes.append(
+        f"Records stored by the recording service: {stored_records(records):,} (its stop, "
+        f"which writes every queued record, took {time.perf_counter() - t0:.1f} s).")
 
 
 def fmt(x: float) -> str:
-    return f"{x:.2f}" if x < 10 else f"{x:.1f}" if x < 100 else f"{x:.0f}"
+    return f"{x:.2f}" if abs(x) < 10 else f"{x:.1f}" if abs(x) < 100 else f"{x:.0f}"
 
 
-def load_info(prefix: str, load: Load, service: str | None) -> dict[str, float]:
+def pair(a: float, b: float) -> str:
+    return f"{fmt(a)} / {fmt(b)}"
+
+
+def cores(load: Load) -> str:
+    return " / ".join(f"{load.cores(who):.2f}" if who in load.cpu_s else "–"
+                      for who in ("service", "provider", "wrk", "others"))
+
+
+def load_info(prefix: str, load: Load) -> dict[str, float]:
     info = {f"{prefix}_rps": round(load.rps, 1), f"{prefix}_p50_ms": load.p50_ms,
             f"{prefix}_p90_ms": load.p90_ms, f"{prefix}_p99_ms": load.p99_ms,
             f"{prefix}_max_ms": load.max_ms, f"{prefix}_requests": load.requests,
             f"{prefix}_wrk_corrected_p50_ms": load.corrected_p50_ms,
             f"{prefix}_wrk_corrected_p99_ms": load.corrected_p99_ms,
-            f"{prefix}_errors": load.errors,
-            f"{prefix}_wrk_cores": round(load.cores("wrk"), 3),
-            f"{prefix}_others_cores": round(load.cores("others"), 3),
-            f"{prefix}_provider_cores": round(load.cores("provider"), 3)}
-    if service:
-        info[f"{prefix}_service_cores"] = round(load.cores(service), 3)
+            f"{prefix}_errors": load.errors}
+    info.update({f"{prefix}_{who}_cores": round(load.cores(who), 3) for who in load.cpu_s})
+    if "service" in load.cpu_s:
         info[f"{prefix}_service_cpu_ms_per_request"] = round(
-            load.cpu_ms_per_request(service), 3)
+            load.cpu_ms_per_request("service"), 3)
     return info
 
 
@@ -179,43 +200,29 @@ def run_cell(benchmark: Any, cell: Callable[[], T], info: Callable[[T], dict[str
     return result
 
 
-def cores(load: Load) -> str:
-    return (f"{load.cores('service'):.2f} / {load.cores('provider'):.2f} / "
-            f"{load.cores('wrk'):.2f} / {load.cores('others'):.2f}")
-
-
-def pair(a: float, b: float) -> str:
-    return f"{fmt(a)} / {fmt(b)}"
-
-
 @pytest.mark.parametrize("connections", CONCURRENCY, ids=lambda c: f"c{c}")
 @pytest.mark.parametrize("stream", [False, True], ids=["non-stream", "stream"])
-def test_service_vs_direct(benchmark: Any, work: Work, provider: Provider, service: Served,
-                           report: Report, stream: bool, connections: int) -> None:
-    service_url = service.url + "/v1/chat/completions"
-    reply = check_reply(service_url, work.body("service", stream), stream)
+def test_service_vs_direct(benchmark: Any, bench: Bench, service: Served, stream: bool,
+                           connections: int) -> None:
+    reply = check_reply(service.url + "/v1/chat/completions", bench.body("service", stream),
+                        stream)
     assert '"model":"gpt-' in reply.text, reply.text[:300]  # an OpenAI offering: the fake
     if not stream:  # (a stream's headers leave before it is known who serves it)
         assert reply.headers["x-unhardcoded-served-by"].startswith("openai/"), reply.headers
-    check_reply(provider.chat_url, work.body("direct", stream), stream, AUTH)
-    watch = {"provider": provider.pid, "service": service.proc.pid}
+    check_reply(bench.provider.chat_url, bench.body("direct", stream), stream, AUTH)
 
     def cell() -> tuple[Load, Load]:
-        direct = measure(provider.chat_url, work.body("direct", stream), connections, SECONDS,
-                         WARM_S, watch, AUTH)
-        served = measure(service_url, work.body("service", stream), connections, SECONDS,
-                         WARM_S, watch)
-        return direct, served
+        return bench.direct(connections, stream), bench.load(service, connections, stream)
 
     def info(loads: tuple[Load, Load]) -> dict[str, float]:
         direct, served = loads
-        return {**load_info("direct", direct, None), **load_info("service", served, "service"),
+        return {**load_info("direct", direct), **load_info("service", served),
                 "added_p50_ms": round(served.p50_ms - direct.p50_ms, 3),
                 "added_p99_ms": round(served.p99_ms - direct.p99_ms, 3)}
 
     direct, served = run_cell(benchmark, cell, info)
     assert direct.errors == 0 and served.errors == 0, (direct, served)
-    report.row(
+    bench.report.row(
         "Service vs direct (recording on, embedded catalog)",
         ["mode", "conns", "direct req/s", "direct p50 / p99 ms", "service req/s",
          "service p50 / p99 ms", "**added p50 / p99 ms**", "service CPU ms/req",
@@ -226,21 +233,10 @@ def test_service_vs_direct(benchmark: Any, work: Work, provider: Provider, servi
          fmt(served.cpu_ms_per_request("service")), cores(served)])
 
 
-def service_cell(benchmark: Any, work: Work, provider: Provider, served: Served) -> Load:
-    """c=50, non-stream, through `served`, as one benchmark round."""
-    url = served.url + "/v1/chat/completions"
-    check_reply(url, work.body("service", False), False)
-    load = run_cell(benchmark, lambda: measure(
-        url, work.body("service", False), 50, SECONDS, WARM_S,
-        {"provider": provider.pid, "service": served.proc.pid}),
-        lambda x: load_info("service", x, "service"))
-    assert load.errors == 0, load
-    return load
-
-
-SERVERS = "Server choice (c=50, non-stream, recording on)"
 SERVER_COLUMNS = ["server", "req/s", "p50 / p99 ms", "service CPU ms/req",
                   "cores: service / provider / wrk / others"]
+SERVER_ROUNDS = 3
+ROUND_S = 3.0
 
 
 def server_row(name: str, load: Load) -> list[str]:
@@ -248,53 +244,125 @@ def server_row(name: str, load: Load) -> list[str]:
             fmt(load.cpu_ms_per_request("service")), cores(load)]
 
 
-@pytest.mark.parametrize(("http", "loop"), [("h11", "asyncio"), ("httptools", "asyncio"),
-                                            ("h11", "uvloop"), ("httptools", "uvloop")],
-                         ids=["h11-asyncio", "httptools-asyncio", "h11-uvloop",
-                              "httptools-uvloop"])
-def test_server_choice(benchmark: Any, work: Work, provider: Provider, report: Report,
-                       http: str, loop: str, tmp_path: Path) -> None:
-    port = free_port()
-    records = tmp_path / "records.sqlite3"
-    env = service_env(provider, {ENVIRONMENT: settings_json(port, work.policies, records)})
-    for needed in sorted({http, loop} - {"h11", "asyncio"}):
-        if not importable(needed, env):
-            pytest.skip(f"{needed} is not installed (`pip install httptools uvloop`)")
-    with service_process(tmp_path, env, uvicorn_command(http, loop), port) as served:
-        load = service_cell(benchmark, work, provider, served)
-    report.row(SERVERS, SERVER_COLUMNS, server_row(f"uvicorn {http} + {loop}", load))
+def median_row(name: str, loads: list[Load]) -> list[str]:
+    """Medians over rounds; req/s with its range, cores of the busiest `others` round."""
+    def med(values: list[float]) -> float:
+        return statistics.median(values)
+
+    rps = [x.rps for x in loads]
+    return [name, f"{fmt(med(rps))} ({fmt(min(rps))}–{fmt(max(rps))})",
+            pair(med([x.p50_ms for x in loads]), med([x.p99_ms for x in loads])),
+            fmt(med([x.cpu_ms_per_request("service") for x in loads])),
+            " / ".join(f"{med([x.cores(who) for x in loads]):.2f}"
+                       for who in ("service", "provider", "wrk"))
+            + f" / {max(x.cores('others') for x in loads):.2f} max"]
 
 
-def test_granian(benchmark: Any, work: Work, provider: Provider, report: Report,
-                 tmp_path: Path) -> None:
-    """Another server, for comparison: granian (HTTP in Rust), one worker, HTTP/1.1."""
-    port = free_port()
-    records = tmp_path / "records.sqlite3"
-    env = service_env(provider, {ENVIRONMENT: settings_json(port, work.policies, records)})
+# A server configuration: (port, environment) -> (its name, its command), or None when its
+# packages are not installed.
+ServerCommand = Callable[[int, dict[str, str]], tuple[str, list[str]] | None]
+
+
+def uvicorn_server(http: str, loop: str) -> ServerCommand:
+    def command(port: int, env: dict[str, str]) -> tuple[str, list[str]] | None:
+        if not all(importable(m, env) for m in {http, loop} - {"h11", "asyncio"}):
+            return None
+        return f"uvicorn {http} + {loop}", uvicorn_command(http, loop)
+    return command
+
+
+def granian_server(port: int, env: dict[str, str]) -> tuple[str, list[str]] | None:
+    """granian (HTTP in Rust), one worker, HTTP/1.1, on uvloop when it is there."""
     if not importable("granian", env):
-        pytest.skip("granian is not installed (`pip install granian`)")
+        return None
     loop = "uvloop" if importable("uvloop", env) else "asyncio"
-    command = [sys.executable, "-m", "granian", "--interface", "asgi", "--factory",
-               "--host", "127.0.0.1", "--port", str(port), "--workers", "1", "--http", "1",
-               "--no-ws", "--loop", loop, "--log-level", "warning",
-               "router.service.app:from_environment"]
-    with service_process(tmp_path, env, command, port) as served:
-        load = service_cell(benchmark, work, provider, served)
-    report.row(SERVERS, SERVER_COLUMNS, server_row(f"granian (Rust HTTP) + {loop}", load))
+    return f"granian + {loop}", [
+        sys.executable, "-m", "granian", "--interface", "asgi", "--factory", "--host",
+        "127.0.0.1", "--port", str(port), "--workers", "1", "--http", "1", "--no-ws",
+        "--loop", loop, "--log-level", "warning", "router.service.app:from_environment"]
 
 
-def test_recording_cost(benchmark: Any, work: Work, provider: Provider, service: Served,
-                        report: Report, tmp_path: Path) -> None:
-    """`serve --no-record` at c=50 non-stream, right after the recording service."""
-    recorded = service_cell(benchmark, work, provider, service)
+SERVERS: dict[str, ServerCommand] = {
+    "uvicorn h11 + asyncio": uvicorn_server("h11", "asyncio"),
+    "uvicorn httptools + asyncio": uvicorn_server("httptools", "asyncio"),
+    "uvicorn h11 + uvloop": uvicorn_server("h11", "uvloop"),
+    "uvicorn httptools + uvloop": uvicorn_server("httptools", "uvloop"),
+    "granian": granian_server,
+}
+
+
+@pytest.fixture(scope="module")
+def servers(bench: Bench) -> Iterator[dict[str, Served]]:
+    """Every server configuration whose packages are installed, all started at once (each
+    with the same settings as `serve`, its own SQLite records file); missing ones are noted."""
+    with contextlib.ExitStack() as stack:
+        started: dict[str, Served] = {}
+        for name, server in SERVERS.items():
+            root = bench.root / name.replace(" ", "-")
+            port = free_port()
+            env = bench.env({ENVIRONMENT: settings_json(port, bench.policies,
+                                                        root / "records.sqlite3")})
+            found = server(port, env)
+            if found is None:
+                bench.report.notes.append(f"Not measured: {name} (not installed; "
+                                          "`pip install httptools uvloop granian`).")
+                continue
+            label, command = found
+            started[label] = stack.enter_context(service_process(root, env, command, port))
+        yield started
+
+
+def test_server_choice(benchmark: Any, bench: Bench, servers: dict[str, Served]) -> None:
+    """c=50, non-stream, recording on: `SERVER_ROUNDS` rounds, the servers taking turns in
+    each round, so that a slow spell of the machine does not land on one of them."""
+    for served in servers.values():
+        check_reply(served.url + "/v1/chat/completions", bench.body("service", False), False)
+
+    def cell() -> dict[str, list[Load]]:
+        loads: dict[str, list[Load]] = {name: [] for name in servers}
+        for _ in range(SERVER_ROUNDS):
+            for name, served in servers.items():
+                loads[name].append(bench.load(served, 50, False, ROUND_S))
+        return loads
+
+    def info(loads: dict[str, list[Load]]) -> dict[str, float]:
+        return {f"{name} {key}": value for name, runs in loads.items()
+                for i, load in enumerate(runs)
+                for key, value in load_info(f"round{i + 1}", load).items()}
+
+    loads = run_cell(benchmark, cell, info)
+    for name, runs in loads.items():
+        assert all(x.errors == 0 for x in runs), runs
+        bench.report.row(f"Server choice (c=50, non-stream, recording on; median of "
+                         f"{SERVER_ROUNDS} interleaved rounds)", SERVER_COLUMNS,
+                         median_row(name, runs))
+
+
+@pytest.fixture(scope="module")
+def unrecorded(bench: Bench) -> Iterator[Served]:
+    """`unhardcoded serve --no-record`, otherwise as `service`."""
     port = free_port()
-    command = serve_command(port, work.policies, None)
-    with service_process(tmp_path, service_env(provider), command, port) as served:
-        unrecorded = measure(served.url + "/v1/chat/completions", work.body("service", False),
-                             50, SECONDS, WARM_S,
-                             {"provider": provider.pid, "service": served.proc.pid})
-    assert unrecorded.errors == 0, unrecorded
-    benchmark.extra_info.update(load_info("no_record", unrecorded, "service"))
-    table = "Recording cost (`serve`, c=50, non-stream)"
-    report.row(table, SERVER_COLUMNS, server_row("recording on (SQLite)", recorded))
-    report.row(table, SERVER_COLUMNS, server_row("`--no-record`", unrecorded))
+    command = serve_command(port, bench.policies, None)
+    with service_process(bench.root / "serve-no-record", bench.env(), command, port) as s:
+        yield s
+
+
+@pytest.mark.parametrize("connections", [1, 50], ids=lambda c: f"c{c}")
+def test_recording_cost(benchmark: Any, bench: Bench, service: Served, unrecorded: Served,
+                        connections: int) -> None:
+    """Recording on, then `--no-record`, back to back, non-stream."""
+    check_reply(unrecorded.url + "/v1/chat/completions", bench.body("service", False), False)
+
+    def cell() -> tuple[Load, Load]:
+        return (bench.load(service, connections, False),
+                bench.load(unrecorded, connections, False))
+
+    recorded, bare = run_cell(benchmark, cell, lambda loads: {
+        **load_info("recorded", loads[0]), **load_info("no_record", loads[1])})
+    assert recorded.errors == 0 and bare.errors == 0, (recorded, bare)
+    table = "Recording cost (`serve`, non-stream)"
+    columns = ["recording", "conns", *SERVER_COLUMNS[1:]]
+    bench.report.row(table, columns, ["on (SQLite)", str(connections),
+                                      *server_row("", recorded)[1:]])
+    bench.report.row(table, columns, ["`--no-record`", str(connections),
+                                      *server_row("", bare)[1:]])

@@ -96,6 +96,12 @@ def test_async_client_stream_with_usage(served: Served) -> None:
         return text, usage, models
 
     text, usage, models = asyncio.run(run())
+    with served.http() as http, http.stream(
+            "POST", "/v1/chat/completions",
+            json={"model": "policy:cheap", "messages": HELLO, "stream": True}) as r:
+        assert r.headers["x-unhardcoded-served-by"] == "openai/cheap"
+        assert r.headers["x-unhardcoded-hops"] == "1"
+        assert list(r.iter_lines())[-2:] == ["data: [DONE]", ""]
     assert text == "Hello from the fake provider."
     assert usage is not None and usage.completion_tokens > 0
     assert set(models) == {"cheap-2026"}

@@ -89,6 +89,7 @@ class Outcome:
     failure: UpstreamFailure | None = None
     stopped_because: str | None = None  # why dispatch ended without success
     latency_ms: float | None = None
+    streaming: str | None = None  # the offering whose stream reached the caller (not recorded)
 
     @property
     def ok(self) -> bool:
@@ -312,6 +313,7 @@ class Dispatcher:
                                                 failure.retry_after_s, params))
                 outcome.failure = failure
                 return
+            outcome.streaming = oid
             usage: Usage | None = None
             chunk: dict[str, Any] | None = first
             while chunk is not None:

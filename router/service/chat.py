@@ -174,11 +174,14 @@ def for_router(body: Mapping[str, Any], caller: Caller) -> dict[str, Any]:
 
 
 def decision_headers(chosen: Chosen, trace_id: str, outcome: Outcome) -> dict[str, str]:
-    hops = {(a.hop, a.offering) for a in outcome.attempts if a.outcome != "skipped"}
+    hops = {a.offering for a in outcome.attempts if a.outcome != "skipped"}
+    serving = outcome.served_by or outcome.streaming  # a stream's, once its first chunk came
+    if serving:
+        hops.add(serving)
     return {"x-unhardcoded-trace-id": trace_id,
             "x-unhardcoded-policy": chosen.name,
             "x-unhardcoded-policy-hash": chosen.policy.hash,
-            "x-unhardcoded-served-by": outcome.served_by or "",
+            "x-unhardcoded-served-by": serving or "",
             "x-unhardcoded-hops": str(len(hops))}
 
 
