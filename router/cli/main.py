@@ -482,8 +482,10 @@ def parser() -> argparse.ArgumentParser:
     chk = pol_sub.add_parser("check", help="admit a policy: every problem, or canonical form")
     chk.add_argument("file")
     chk.set_defaults(fn=cmd_policy_check)
+    from router.cli.lint import add_parser as add_lint
     from router.cli.policy_test import add_parser as add_policy_test
 
+    add_lint(pol_sub, catalog_opt)
     add_policy_test(pol_sub, catalog_opt)
 
     c = sub.add_parser("catalog", help="the offerings in force; import, stats, export, "
