@@ -16,10 +16,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from router.common import jsonio
-from router.common.problems import PolicyError, Problem, RefusedError
-
-MAX_INPUT_BYTES = 8 * 1024 * 1024  # as `router.cli.main`: admission then applies its own limit
+from router.cli.inputs import InputError, catalog_of, policy_text
+from router.common.problems import RefusedError
 
 
 def add_parser(pol_sub: Any, catalog_opt: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -38,11 +36,15 @@ def cmd_policy_lint(args: argparse.Namespace) -> int:
     from router.policy.admit import admit_text
 
     try:
-        policy = admit_text(_policy_text(args.file))
-        catalog = _catalog(args)
+        policy = admit_text(policy_text(args.file))
+        catalog = catalog_of(args)
         findings = lint(policy, catalog)
     except RefusedError as exc:
         print(json.dumps({"ok": False, "refused": exc.what, "problems": exc.to_json()},
+                         indent=1, ensure_ascii=False), file=sys.stderr)
+        return 2
+    except InputError as exc:  # a file that cannot be read, as `main` reports it
+        print(json.dumps({"ok": False, "problems": [p.model_dump() for p in exc.problems]},
                          indent=1, ensure_ascii=False), file=sys.stderr)
         return 2
     if args.json:
@@ -55,21 +57,3 @@ def cmd_policy_lint(args: argparse.Namespace) -> int:
     print(f"{count}: policy {policy.hash[:16]} over catalog {catalog.version} "
           f"({len(catalog)} offerings)", file=sys.stderr)
     return 1 if findings else 0
-
-
-def _policy_text(path: str) -> str:
-    try:
-        return jsonio.read_text(path, MAX_INPUT_BYTES)
-    except jsonio.JsonRefused as exc:
-        code = "policy.too_large" if exc.kind == "too_large" else "policy.unreadable"
-        raise PolicyError([Problem(code=code, pointer="", message=exc.message)]) from None
-
-
-def _catalog(args: argparse.Namespace) -> Any:
-    """The catalog in force: `--catalog` (or the embedded one) with `--overlay`s applied."""
-    from router.catalog.offerings import default_catalog, load_catalog
-    from router.catalog.overlays import apply_overlays, load_overlays
-
-    base = load_catalog(args.catalog) if args.catalog else default_catalog()
-    overlays = getattr(args, "overlay", None) or []
-    return apply_overlays(base, load_overlays(overlays)) if overlays else base

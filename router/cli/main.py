@@ -29,43 +29,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from router.common import jsonio
+from router.cli.inputs import InputError, catalog_of, policy_text, read_json
 from router.common.problems import Problem, RefusedError
 from router.engine.worker import EngineError
 
-MAX_INPUT_BYTES = 8 * 1024 * 1024
-
-
-class InputError(Exception):
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = problems
-        super().__init__("; ".join(p.line() for p in problems))
-
-
-def _read_json(path: str, what: str) -> Any:
-    try:
-        return jsonio.read_json(path, MAX_INPUT_BYTES)
-    except jsonio.JsonRefused as exc:
-        raise InputError([Problem(code=f"{what}.{exc.kind}", pointer="",
-                                  message=exc.message)]) from None
-
-
-def _policy_text(path: str) -> str:
-    try:
-        return jsonio.read_text(path, MAX_INPUT_BYTES)
-    except jsonio.JsonRefused as exc:
-        code = "policy.too_large" if exc.kind == "too_large" else "policy.unreadable"
-        raise InputError([Problem(code=code, pointer="", message=exc.message)]) from None
-
-
-def _catalog(args: argparse.Namespace) -> Any:
-    """The catalog in force: `--catalog` (or the embedded one) with `--overlay`s applied."""
-    from router.catalog.offerings import default_catalog, load_catalog
-    from router.catalog.overlays import apply_overlays, load_overlays
-
-    base = load_catalog(args.catalog) if args.catalog else default_catalog()
-    overlays = getattr(args, "overlay", None) or []
-    return apply_overlays(base, load_overlays(overlays)) if overlays else base
+_read_json = read_json
+_policy_text = policy_text
+_catalog = catalog_of
 
 
 def _config(args: argparse.Namespace) -> Any:
