@@ -46,7 +46,7 @@ from tests.records_backends import (
     require_psycopg,
 )
 from tests.records_support import decided
-from tests.strategies import Scenario, scenarios
+from tests.strategies import Scenario, minimal_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "hunter2-not-to-be-shown"
@@ -61,9 +61,7 @@ def pg() -> Iterator[PostgresBackend]:
 
 @pytest.fixture(scope="module")
 def scenario() -> Scenario:
-    from hypothesis import find
-
-    return find(scenarios(), lambda s: len(s.catalog) >= 3)
+    return minimal_scenario(lambda s: len(s.catalog) >= 3)
 
 
 def _refused(error: RecordsError) -> str:
@@ -76,13 +74,12 @@ def _refused(error: RecordsError) -> str:
 _WRITER = textwrap.dedent("""
     import datetime as dt
     import sys
-    from hypothesis import find
     from router.decide.decider import Decider
     from router.engine.derive import derive
     from router.records import Pending, RecordWriter, open_store
-    from tests.strategies import scenarios
+    from tests.strategies import minimal_scenario
     dsn, tag, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    s = find(scenarios(), lambda s: len(s.catalog) >= 3)
+    s = minimal_scenario(lambda s: len(s.catalog) >= 3)
     decider = Decider(derive(s.policy, s.catalog))
     base = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     writer = RecordWriter(open_store(dsn), b"k" * 32)

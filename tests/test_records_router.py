@@ -214,11 +214,10 @@ def test_the_readme_example_through_the_command_line(tmp_path: Path) -> None:
 
 _BURST = textwrap.dedent("""
     import sys
-    from hypothesis import find
     from router.records import Pending, RecordWriter, SqliteStore
     from tests.records_support import decided
-    from tests.strategies import scenarios
-    decision = decided(find(scenarios(), lambda s: len(s.catalog) >= 3))
+    from tests.strategies import minimal_scenario
+    decision = decided(minimal_scenario(lambda s: len(s.catalog) >= 3))
     writer = RecordWriter(SqliteStore(sys.argv[1]))
     tag = sys.argv[2]
     print("ready", flush=True)
@@ -319,13 +318,11 @@ def test_many_writer_threads_lose_nothing(tmp_path: Path) -> None:
     """Eight routers' writers on one SQLite file, fed from eight threads at once."""
     import threading
 
-    from hypothesis import find
-
     from router.records import Pending, RecordWriter
     from tests.records_support import decided
-    from tests.strategies import scenarios
+    from tests.strategies import minimal_scenario
 
-    decision = decided(find(scenarios(), lambda s: len(s.catalog) >= 3))
+    decision = decided(minimal_scenario(lambda s: len(s.catalog) >= 3))
     path = tmp_path / "records.sqlite3"
     writers = [RecordWriter(SqliteStore(path)) for _ in range(8)]
 

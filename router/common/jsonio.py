@@ -68,8 +68,29 @@ def decode(data: bytes, where: str) -> str:
         raise JsonRefused("invalid_json", f"{where} is not UTF-8 text") from None
 
 
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}\"]+")
+
+
 def nesting(text: str) -> int:
-    """Deepest bracket nesting outside strings (a scan, no recursion)."""
+    """Deepest bracket nesting outside strings (no recursion). Strings and everything but
+    brackets are dropped by regular expressions first, so the loop sees only the structure;
+    text with an unterminated string takes the exact character scan."""
+    structure = _NOT_BRACKET.sub("", _STRING.sub("", text))
+    if '"' in structure:
+        return _nesting_scan(text)
+    depth = deepest = 0
+    for ch in structure:
+        if ch in "[{":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+        else:
+            depth -= 1
+    return deepest
+
+
+def _nesting_scan(text: str) -> int:
     depth = deepest = 0
     in_string = escaped = False
     for ch in text:

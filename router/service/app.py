@@ -106,6 +106,7 @@ class Service:
         if router is not None and self._given_router is None:
             await router.aclose()
             await asyncio.to_thread(router.close)  # writes every queued record
+        self.metrics.close()  # the last counts, to the multiprocess files
 
     async def reload(self) -> bool:
         """Reload keys, named policies and the catalog; anything refused changes nothing."""
