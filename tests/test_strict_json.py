@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from router import CatalogError, OverlayError, PolicyError, admit_text, load_catalog
 from router.catalog.overlays import load_overlay
@@ -92,3 +94,11 @@ def test_a_number_literal_that_reads_as_infinity_is_refused(tmp_path: Path) -> N
     with pytest.raises(PolicyError) as p:
         admit_text(POLICY.replace('["filter"]', '["filter", ["<=", "input_price", 1e999]]'))
     assert p.value.problems[0].code == "policy.invalid_json"
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet='[]{}"\\ab,:1 ', max_size=60))
+def test_the_fast_depth_check_equals_the_character_scan(text: str) -> None:
+    from router.common.jsonio import _nesting_scan, nesting
+
+    assert nesting(text) == _nesting_scan(text)
