@@ -89,9 +89,14 @@ class ChatHandler:
             if not pump.done():  # the client left: stop reading the provider now
                 pump.cancel()
             gone.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await pump
-            await stream.aclose()
+            except asyncio.CancelledError:
+                pass
+            except OSError as exc:  # the client's connection failed while we wrote to it
+                log.info("a streamed answer's client went away: %s", type(exc).__name__)
+            finally:
+                await stream.aclose()  # the provider's stream, at once; recorded as it ended
         self.service.metrics.dispatched(chosen.name, stream.outcome,
                                         stream.decision.derivation.catalog)
         return 200
