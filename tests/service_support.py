@@ -21,7 +21,8 @@ import openai
 
 from router.records import open_store
 from router.records.store import StoredRecord
-from tests.dispatch_support import catalog, environ, policy
+from tests.dispatch_support import ANTHROPIC_KEY, OPENAI_KEY, catalog, environ, policy
+from tests.fakes import FakeProvider
 
 START_TIMEOUT_S = 90.0
 PROVIDER_VARIABLES = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "MISTRAL_API_KEY",
@@ -80,6 +81,15 @@ class Served:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
         return self.proc.wait(timeout_s)
+
+
+@contextmanager
+def fake_providers() -> Iterator[tuple[FakeProvider, FakeProvider]]:
+    """The loopback OpenAI and Anthropic fakes the service's catalog points at."""
+    with FakeProvider(api_key=OPENAI_KEY, models=["cheap-2026", "mid"]) as oa, \
+            FakeProvider(api_key=ANTHROPIC_KEY, models=["claude-x-20260101"],
+                         style="anthropic") as an:
+        yield oa, an
 
 
 def service_env(openai_url: str, anthropic_url: str,

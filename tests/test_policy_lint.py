@@ -278,7 +278,7 @@ def test_findings_are_lines_and_json(catalog: Catalog) -> None:
     f = one(catalog, policy(["has", "tags", "aproved"]), "lint.unknown_value")
     assert f.line() == ("lint.unknown_value at /2/1/2: no offering in this catalog has tag "
                         "`aproved` (did you mean `approved`?)")
-    assert f.to_json() == {"code": "lint.unknown_value", "pointer": "/2/1/2",
+    assert f.model_dump() == {"code": "lint.unknown_value", "pointer": "/2/1/2",
                            "message": "no offering in this catalog has tag `aproved`",
                            "hint": "did you mean `approved`?"}
 

@@ -17,17 +17,15 @@ from router.cli.main import main
 from router.policy.admit import admit
 from tests.dispatch_support import ANTHROPIC_KEY, OPENAI_KEY, policy
 from tests.fakes import FakeProvider, status, stream_drop
-from tests.service_support import Served, service_env, serving
+from tests.service_support import Served, fake_providers, service_env, serving
 
 HELLO = [{"role": "user", "content": "hello there"}]
 
 
 @pytest.fixture(scope="module")
 def providers() -> Iterator[tuple[FakeProvider, FakeProvider]]:
-    with FakeProvider(api_key=OPENAI_KEY, models=["cheap-2026", "mid"]) as oa, \
-            FakeProvider(api_key=ANTHROPIC_KEY, models=["claude-x-20260101"],
-                         style="anthropic") as an:
-        yield oa, an
+    with fake_providers() as both:
+        yield both
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +140,8 @@ def test_plain_model_name_is_a_one_model_policy(served: Served) -> None:
         served.client().chat.completions.create(model="midd-x", messages=HELLO)  # type: ignore[arg-type]
     err = caught.value.body
     assert isinstance(err, dict) and err["code"] == "model_not_found"
-    assert "did you mean `mid`" in err["message"] or "did you mean" in err["message"]
+    assert err["message"] == ("the catalog has no model or offering `midd-x`; "
+                              "did you mean `mid`?")
 
 
 def test_unknown_policy_name_is_404_with_did_you_mean(served: Served) -> None:
@@ -266,6 +265,11 @@ def test_models_route_and_explain(served: Served) -> None:
         record = r.json()
         assert record["selected"] == "openai/cheap" and record["trace_id"]
         assert r.headers["x-unhardcoded-trace-id"] == record["trace_id"]
+        assert "proof" not in record["rejected"]["mistral/nokey"][0]
+        full = http.post("/v1/route", params={"proofs": "true"},
+                         json={"model": "policy:cheap", "messages": HELLO}).json()
+        assert full["rejected"]["mistral/nokey"][0]["proof"]["pointer"] == \
+            "builtin:status_available"
         r = http.post("/v1/explain", json={"model": "policy:cheap", "messages": HELLO,
                                            "offering": "mistral/nokey"})
         assert r.status_code == 200

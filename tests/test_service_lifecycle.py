@@ -19,19 +19,17 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from router.cli.main import main
 from router.records import Query, open_store
-from tests.dispatch_support import ANTHROPIC_KEY, OPENAI_KEY, policy
+from tests.dispatch_support import policy
 from tests.fakes import FakeProvider, delay, ok
-from tests.service_support import Served, service_env, serving, start, write_files
+from tests.service_support import Served, fake_providers, service_env, serving, start, write_files
 
 HELLO = [{"role": "user", "content": "hello there"}]
 
 
 @pytest.fixture(scope="module")
 def providers() -> Iterator[tuple[FakeProvider, FakeProvider]]:
-    with FakeProvider(api_key=OPENAI_KEY, models=["cheap-2026", "mid"]) as oa, \
-            FakeProvider(api_key=ANTHROPIC_KEY, models=["claude-x-20260101"],
-                         style="anthropic") as an:
-        yield oa, an
+    with fake_providers() as both:
+        yield both
 
 
 @pytest.fixture()
@@ -77,6 +75,23 @@ def test_caller_keys(tmp_path: Path, env: dict[str, str],
             assert {t["policy_name"] for t in mine.json()["data"]} == {"other"}
         log = s.output()
     assert support not in log and limited not in log
+
+
+def test_sighup_reloads_the_keys_file(tmp_path: Path, env: dict[str, str],
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    keys = tmp_path / "keys.json"
+    first = new_key(keys, "first", capsys=capsys)
+    with serving(tmp_path, env, ["--keys", str(keys)]) as s:
+        second = new_key(keys, "second", capsys=capsys)
+        assert main(["keys", "revoke", "--file", str(keys), "--id", "first"]) == 0
+        s.proc.send_signal(signal.SIGHUP)
+
+        def status(key: str) -> int:
+            return httpx.get(s.url + "/v1/models",
+                             headers={"authorization": f"Bearer {key}"}).status_code
+
+        wait_until(lambda: status(second) == 200)
+        assert status(first) == 401
 
 
 def test_a_bad_policy_stops_start_up_with_every_problem(tmp_path: Path,

@@ -13,7 +13,8 @@ import pytest
 
 from router import Router, RouterConfig, build_catalog
 from router.cli.main import main
-from router.cli.summary import Style, decision_summary, style_for
+from router.cli.style import Style, style_for
+from router.cli.summary import decision_summary
 
 GOLDEN = Path(__file__).parent / "data" / "summary.golden.txt"
 

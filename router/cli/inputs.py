@@ -1,9 +1,13 @@
-"""What the commands read from files: bounded JSON, policy text, the catalog in force. Errors
-are `InputError` (every problem; `main` prints them as JSON and exits 2)."""
+"""What the commands read and write: bounded JSON, policy text, the catalog in force, and files
+replaced atomically. Errors are `InputError` (every problem; `main` prints them as JSON and
+exits 2)."""
 
 from __future__ import annotations
 
 import argparse
+import os
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from router.common import jsonio
@@ -42,3 +46,21 @@ def catalog_of(args: argparse.Namespace) -> Any:
     base = load_catalog(args.catalog) if args.catalog else default_catalog()
     overlays = getattr(args, "overlay", None) or []
     return apply_overlays(base, load_overlays(overlays)) if overlays else base
+
+
+def replace_file(path: str | Path, data: bytes, mode: int | None = None) -> None:
+    """Replace `path` with `data` atomically (a temporary file beside it, synced, renamed), with
+    permissions `mode` when given: a failure leaves the old file as it was. Raises `OSError`."""
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        if mode is not None:
+            os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

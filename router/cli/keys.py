@@ -17,11 +17,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from router.cli.inputs import replace_file
 from router.common.problems import Problem, did_you_mean
 from router.service.keys import (
     MAX_KEYS,
@@ -103,19 +103,8 @@ def write_keys_file(path: str | Path, entries: Sequence[KeyEntry]) -> None:
         raise KeysError([Problem(code="keys.too_large", pointer="",
                                  message=f"the keys file would be over {MAX_KEYS_FILE_BYTES} "
                                          "bytes", hint="revoke keys no longer used")])
-    target = Path(path)
     try:
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        try:
-            os.fchmod(fd, FILE_MODE)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        replace_file(path, text, FILE_MODE)
     except OSError as exc:
         raise KeysError([Problem(code="keys.unwritable", pointer="",
                                  message=f"cannot write `{path}`: {exc.strerror}")]) from None

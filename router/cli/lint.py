@@ -48,7 +48,7 @@ def cmd_policy_lint(args: argparse.Namespace) -> int:
                          indent=1, ensure_ascii=False), file=sys.stderr)
         return 2
     if args.json:
-        print(json.dumps([f.to_json() for f in findings], indent=1, ensure_ascii=False))
+        print(json.dumps([f.model_dump() for f in findings], indent=1, ensure_ascii=False))
     else:
         for f in findings:
             print(f.line())

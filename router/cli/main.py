@@ -22,14 +22,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from router.cli.inputs import InputError, catalog_of, policy_text, read_json
+from router.cli.inputs import InputError, catalog_of, policy_text, read_json, replace_file
 from router.common.problems import Problem, RefusedError
 from router.engine.worker import EngineError
 
@@ -79,7 +77,8 @@ def _live(args: argparse.Namespace, router: Any) -> Any:
 
 def cmd_route(args: argparse.Namespace) -> int:
     from router.cli.render import decision_table
-    from router.cli.summary import decision_summary, style_for
+    from router.cli.style import style_for
+    from router.cli.summary import decision_summary
 
     router = _router(args)
     try:
@@ -106,7 +105,8 @@ def cmd_route(args: argparse.Namespace) -> int:
 
 def cmd_explain(args: argparse.Namespace) -> int:
     from router.cli.render import explanation_text
-    from router.cli.summary import EXPLAINED, style_for
+    from router.cli.style import style_for
+    from router.cli.summary import EXPLAINED
     from router.explain.proof import to_dot, to_node_link
 
     router = _router(args)
@@ -353,17 +353,8 @@ def _write(path: str, text: str) -> None:
     if path == "-":
         sys.stdout.write(text)
         return
-    target = Path(path)
     try:
-        fd, tmp = tempfile.mkstemp(dir=target.parent or Path("."), prefix=f".{target.name}.",
-                                   suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        replace_file(path, text.encode("utf-8"))
     except OSError as exc:
         raise InputError([Problem(code="cli.unwritable", pointer="",
                                   message=f"cannot write `{path}`: {exc.strerror}")]) from None

@@ -5,18 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from router.catalog.offerings import Catalog, Offering
-from router.cli.summary import PLAIN, Style
+from router.cli.style import PLAIN, Style, fmt
 from router.explain.explanation import Explanation
 from router.facade import RouteResult
 from router.policy.truth import Truth
-
-
-def _fmt(v: Any) -> str:
-    if v is None:
-        return "unknown"
-    if isinstance(v, float):
-        return f"{v:.6g}"
-    return str(v)
 
 
 def decision_table(result: RouteResult, catalog_label: str, max_rows: int | None = None
@@ -30,7 +22,7 @@ def decision_table(result: RouteResult, catalog_label: str, max_rows: int | None
     out = [
         f"policy   {d.policy.hash[:16]}   catalog {d.catalog.version} ({len(d.catalog)} "
         f"offerings, {catalog_label})   {d.ruleset_version}",
-        f"request  input_tokens≈{f.input_tokens}  max_output_tokens={_fmt(f.max_output_tokens)}"
+        f"request  input_tokens≈{f.input_tokens}  max_output_tokens={fmt(f.max_output_tokens)}"
         f"  needs=[{', '.join(f.needs)}]  labels=[{', '.join(f.labels)}]",
         "live     " + ("consulted (keys in the environment)" if ctx.live.consulted
                        else "not consulted: every offering counted as available (use --live)"),
@@ -40,11 +32,11 @@ def decision_table(result: RouteResult, catalog_label: str, max_rows: int | None
         out.append("NO ADMISSIBLE OFFERING — the request would fail before any call.")
     else:
         r0 = dec.ranking[0]
-        keys = "  ".join(f"{lab}={_fmt(v)}" for lab, v in zip(labels, r0.keys, strict=True))
+        keys = "  ".join(f"{lab}={fmt(v)}" for lab, v in zip(labels, r0.keys, strict=True))
         out.append(f"WINNER    {dec.selected}   {keys}")
         for i, oid in enumerate(dec.cascade, start=1):
             r = dec.ranking[i]
-            keys = "  ".join(f"{lab}={_fmt(v)}" for lab, v in zip(labels, r.keys, strict=True))
+            keys = "  ".join(f"{lab}={fmt(v)}" for lab, v in zip(labels, r.keys, strict=True))
             out.append(f"CASCADE {i} {oid}   {keys}")
         calls = "; ".join(f"{c.offering_id}: {c.params}" for c in dec.calls if c.params)
         if calls:
@@ -54,7 +46,7 @@ def decision_table(result: RouteResult, catalog_label: str, max_rows: int | None
     out.append("")
     out.append(f"ADMISSIBLE, OUTRANKED ({len(rest)})")
     for r in rest[:max_rows] if max_rows else rest:
-        keys = "  ".join(f"{lab}={_fmt(v)}" for lab, v in zip(labels, r.keys, strict=True))
+        keys = "  ".join(f"{lab}={fmt(v)}" for lab, v in zip(labels, r.keys, strict=True))
         out.append(f"  {r.offering_id:<58} {keys}")
     rejected = [o for o in d.catalog if dec.failed_clauses(o.id)]
     out.append("")
@@ -104,8 +96,8 @@ def _leaf_facts(proof: Any) -> list[tuple[str, tuple[Any, ...]]]:
 
 
 def offering_line(o: Offering) -> str:
-    return (f"{o.id:<60} {o.region:<7} ctx={_fmt(o.context_window):<8} "
-            f"in={_fmt(o.input_price):<8} out={_fmt(o.output_price):<8}")
+    return (f"{o.id:<60} {o.region:<7} ctx={fmt(o.context_window):<8} "
+            f"in={fmt(o.input_price):<8} out={fmt(o.output_price):<8}")
 
 
 def catalog_listing(catalog: Catalog) -> str:

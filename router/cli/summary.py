@@ -9,13 +9,12 @@ Colours only on a terminal, and never with `NO_COLOR` set or `TERM=dumb`.
 
 from __future__ import annotations
 
-import os
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import Any
 
 from router.catalog.offerings import Offering
+from router.cli.style import PLAIN, Style, fmt
 from router.decide.decider import Decider, Decision, Ranked
 from router.explain.explanation import explain_one
 from router.explain.record import clause_term
@@ -28,60 +27,8 @@ EXAMPLES = 3
 EXPLAINED = 3  # offerings `explain` details in full without --all
 
 
-@dataclass(frozen=True)
-class Style:
-    color: bool = False
-    width: int | None = None  # a terminal's: long lines are clipped to it
-
-    def clip(self, text: str) -> str:
-        """At most `width` visible characters (a clipped line loses its colours)."""
-        w = self.width
-        if w is None:
-            return text
-        plain = _ANSI.sub("", text)
-        return text if len(plain) <= w else plain[:w - 1] + "…"
-
-    def _wrap(self, code: str, text: str) -> str:
-        return f"\033[{code}m{text}\033[0m" if self.color else text
-
-    def bold(self, text: str) -> str:
-        return self._wrap("1", text)
-
-    def good(self, text: str) -> str:
-        return self._wrap("1;32", text)
-
-    def bad(self, text: str) -> str:
-        return self._wrap("1;31", text)
-
-    def dim(self, text: str) -> str:
-        return self._wrap("2", text)
-
-
-PLAIN = Style()
-_ANSI = re.compile(r"\033\[[0-9;]*m")
-
-
-def style_for(stream: TextIO) -> Style:
-    """Colours and widths only on a terminal; plain, unclipped text otherwise."""
-    env = os.environ
-    if not getattr(stream, "isatty", lambda: False)():
-        return Style()
-    import shutil
-
-    width = max(shutil.get_terminal_size().columns, 60)
-    return Style("NO_COLOR" not in env and env.get("TERM") != "dumb", width)
-
-
-def _fmt(v: Any) -> str:
-    if v is None:
-        return "unknown"
-    if isinstance(v, float):
-        return f"{v:.6g}"
-    return str(v)
-
-
 def _keys(labels: list[str], values: Sequence[Any]) -> str:
-    return "  ".join(f"{lab}={_fmt(v)}" for lab, v in zip(labels, values, strict=True))
+    return "  ".join(f"{lab}={fmt(v)}" for lab, v in zip(labels, values, strict=True))
 
 
 def decision_summary(result: RouteResult, catalog_label: str, style: Style | None = None,

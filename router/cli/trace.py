@@ -137,7 +137,8 @@ def cmd_trace_show(args: argparse.Namespace) -> int:
 def _show_text(replayer: Replayer, stored: StoredRecord, max_rows: int | None,
                every: bool) -> int:
     from router.cli.render import decision_table
-    from router.cli.summary import decision_summary, style_for
+    from router.cli.style import style_for
+    from router.cli.summary import decision_summary
     from router.facade import RouteResult
 
     replayed = replayer.replay(stored)

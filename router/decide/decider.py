@@ -279,8 +279,7 @@ class Decider:
 
     def order(self, survivors: list[Offering], ctx: Context | None) -> list[Ranked]:
         keys = self.rank
-        est = self._est_costs([o for o in survivors if o.id in self.fixed], ctx) \
-            if ctx is not None and self.needs_est_cost else {}
+        est = self._est_costs(survivors, ctx) if ctx is not None and self.needs_est_cost else {}
         ranked = []
         for o in survivors:
             fixed = self.fixed.get(o.id)
@@ -335,7 +334,10 @@ class Decider:
         tokens = ctx.features.input_tokens
         out: dict[str, KeyValue] = {}
         for o in survivors:
-            ip, op, limit = self.prices[o.id]
+            prices = self.prices.get(o.id)
+            if prices is None:  # one the derivation rejected: `order` asks `metric` for it
+                continue
+            ip, op, limit = prices
             out[o.id] = cost(tokens, ip, op, call_max_output(asked, limit, clamps))
         return out
 

@@ -46,6 +46,7 @@ from dataclasses import dataclass
 from router.catalog.offerings import Catalog, Offering
 from router.common.problems import (
     LABEL,
+    Problem,
     Suggester,
     child_pointer,
     pointer_key,
@@ -88,22 +89,9 @@ CASCADE_POINTER = "/4/2"
 _VALUED = ("id", "model", "provider", "region", "tags", "capabilities")
 
 
-@dataclass(frozen=True)
-class Finding:
-    """One lint finding: a stable code, the JSON pointer of the clause, one line, a hint."""
-
-    code: str
-    pointer: str
-    message: str
-    hint: str | None = None
-
-    def line(self) -> str:
-        hint = f" ({self.hint})" if self.hint else ""
-        return f"{self.code} at {self.pointer or '/'}: {self.message}{hint}"
-
-    def to_json(self) -> dict[str, str | None]:
-        return {"code": self.code, "pointer": self.pointer, "message": self.message,
-                "hint": self.hint}
+# A finding is a `Problem` (code, pointer, message, hint): `line()` prints it, `model_dump()`
+# is its JSON.
+Finding = Problem
 
 
 def lint(policy: Policy, catalog: Catalog, *, at: dt.datetime | None = None,
@@ -241,7 +229,7 @@ class _Lint:
         self.findings: list[Finding] = []
 
     def add(self, code: str, pointer: str, message: str, hint: str | None = None) -> None:
-        self.findings.append(Finding(code, pointer, message, hint))
+        self.findings.append(Problem(code=code, pointer=pointer, message=message, hint=hint))
 
     def term(self, pointer: str) -> str:
         """The clause at `pointer` as the policy wrote it, quoted and cut to a short line."""

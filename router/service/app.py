@@ -86,7 +86,7 @@ class Service:
         for policy in named.values():
             router.register(policy)
             await router.decider_async(policy)  # derived before the first request
-        self.chooser = Chooser(named)
+        self.chooser = Chooser(named, router.policies.admit)
         self._fingerprint = self._files_fingerprint()
         if threading.current_thread() is threading.main_thread():
             asyncio.get_running_loop().add_signal_handler(
@@ -124,7 +124,7 @@ class Service:
             except (RefusedError, PoliciesError, EngineError) as exc:
                 log.error("reload refused, the previous keys and policies stay: %s", exc)
                 return False
-            self.keys, self.chooser = keys, Chooser(named)
+            self.keys, self.chooser = keys, Chooser(named, router.policies.admit)
             report = await asyncio.to_thread(router.reload)
             self._fingerprint = self._files_fingerprint()
             if report.refused:

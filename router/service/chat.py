@@ -52,10 +52,7 @@ class ChatHandler:
         self.service = service
 
     async def complete(self, scope: Scope, receive: Receive, send: Send, caller: Caller) -> int:
-        body = await read_json_body(self.service, scope, receive)
-        router = self.service.router
-        assert router is not None
-        chosen = choose(self.service, body, scope, caller)
+        router, body, chosen = await prepared(self.service, scope, receive, caller)
         request = for_router(body, caller)
         who = caller.to_json()
         if body.get("stream") is True:
@@ -118,7 +115,7 @@ async def _pump(stream: CompletionStream, send: Send, router: Router) -> None:
     async for chunk in stream:
         if "error" in chunk and "choices" not in chunk:
             ended_with_error = True
-        elif isinstance(chunk.get("model"), str) or "choices" in chunk:
+        elif not chunk.get("model"):  # the provider named none: the catalog's name
             chunk = {**chunk, "model": served_model(chunk, stream.outcome, router)}
         await send({"type": "http.response.body", "body": sse(chunk), "more_body": True})
     await send({"type": "http.response.body", "body": b"" if ended_with_error else DONE,
@@ -128,6 +125,15 @@ async def _pump(stream: CompletionStream, send: Send, router: Router) -> None:
 async def _disconnected(receive: Receive) -> None:
     while (await receive())["type"] != "http.disconnect":
         pass
+
+
+async def prepared(service: State, scope: Scope, receive: Receive, caller: Caller
+                   ) -> tuple[Router, dict[str, Any], Chosen]:
+    """What every body-taking route starts with: the router, the JSON body, its policy."""
+    body = await read_json_body(service, scope, receive)
+    router = service.router
+    assert router is not None
+    return router, body, choose(service, body, scope, caller)
 
 
 async def read_json_body(service: State, scope: Scope, receive: Receive) -> dict[str, Any]:

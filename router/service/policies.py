@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import re
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from router.catalog.offerings import Catalog
 from router.common.jsonio import JsonRefused, read_bounded
 from router.common.problems import PolicyError, Problem, RefusedError, Suggester, did_you_mean
 from router.policy.admit import MAX_BYTES, admit, admit_text
+from router.policy.memo import PolicyInput
 from router.policy.terms import Policy
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -106,8 +107,12 @@ class PolicyNotFound(Exception):
 class Chooser:
     """Resolves a request's policy against the named policies and the catalog in force."""
 
-    def __init__(self, named: Mapping[str, Policy]) -> None:
+    def __init__(self, named: Mapping[str, Policy],
+                 admit_policy: Callable[[PolicyInput], Policy] = admit) -> None:
+        """`admit_policy`: the router's memo (`Router.policies.admit`), so an inline policy
+        sent again is not admitted again."""
         self.named = dict(named)
+        self._admit = admit_policy
         self._models: OrderedDict[tuple[str, str], Policy] = OrderedDict()
         self._index_of: _ModelIndex | None = None
 
@@ -117,11 +122,11 @@ class Chooser:
             given = body["policy"]
             if isinstance(given, str):
                 return self._named(given, "/policy")
-            return Chosen(admit(given), "inline", "inline")
+            return Chosen(self._admit(given), "inline", "inline")
         if header is not None:
             text = header.strip()
             if text.startswith(("[", "{")):
-                return Chosen(admit_text(text), "inline", "inline")
+                return Chosen(self._admit(text), "inline", "inline")
             return self._named(text.removeprefix(POLICY_PREFIX), f"header {HEADER}")
         model = body.get("model")
         if not isinstance(model, str) or not model:

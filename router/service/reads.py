@@ -15,7 +15,7 @@ from typing import Any
 
 from router.records import Query, Replayer, StoredRecord, default_location, open_store
 from router.records.store import RecordsError, RecordStore
-from router.service.chat import choose, failures, for_router, read_json_body
+from router.service.chat import failures, for_router, prepared
 from router.service.errors import ServiceError
 from router.service.keys import Caller
 from router.service.state import State
@@ -47,10 +47,7 @@ class ReadHandler:
         return 200
 
     async def route(self, scope: Scope, receive: Receive, send: Send, caller: Caller) -> int:
-        body = await read_json_body(self.service, scope, receive)
-        router = self.service.router
-        assert router is not None
-        chosen = choose(self.service, body, scope, caller)
+        router, body, chosen = await prepared(self.service, scope, receive, caller)
         request = for_router(body, caller)
         proofs = _flag(scope, "proofs")
         with failures(router):
@@ -64,14 +61,11 @@ class ReadHandler:
         return 200
 
     async def explain(self, scope: Scope, receive: Receive, send: Send, caller: Caller) -> int:
-        body = await read_json_body(self.service, scope, receive)
+        router, body, chosen = await prepared(self.service, scope, receive, caller)
         offering = body.get("offering")
         if not isinstance(offering, str) or not offering or len(offering) > 256:
             raise ServiceError(400, "invalid_request", "`offering` (an offering id or a model "
                                "name) is required", "offering")
-        router = self.service.router
-        assert router is not None
-        chosen = choose(self.service, body, scope, caller)
         request = for_router({k: v for k, v in body.items() if k != "offering"}, caller)
         request.setdefault("messages", [{"role": "user", "content": ""}])
         with failures(router):
