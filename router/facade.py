@@ -46,14 +46,14 @@ from router.dispatch.live_view import LiveView
 from router.dispatch.loop import ClientPools, LoopThread
 from router.dispatch.providers.base import Endpoint
 from router.dispatch.providers.registry import Unreachable, resolve
-from router.dispatch.reachability import from_environment
+from router.dispatch.reachability import from_environment, uncallable
 from router.engine.cache import DerivationCache
 from router.engine.derive import Derivation
 from router.explain.explanation import Explanation, explain_offering
 from router.explain.record import to_record
 from router.explain.record_model import DecisionRecord
 from router.live.health import HealthTracker
-from router.live.state import LiveState, with_disabled
+from router.live.state import Layered, LiveState, LiveValues, disabled_values
 from router.policy.memo import AdmittedPolicies, PolicyInput
 from router.policy.terms import Policy
 from router.records import Pending, RecordsError, RecordWriter, recorder
@@ -110,6 +110,7 @@ class Router:
                                                  timeout_s=config.derive_timeout_s))
         self.health = HealthTracker(config.clock, config.breaker)
         self.lives = LiveView(self.environ, self.health, self.endpoint)
+        self._installed: tuple[str, dict[str, LiveValues]] | None = None
         self.dispatcher = Dispatcher(self.endpoint, self.health, config.clock,
                                      sleep=config.sleep, rng=config.rng, timer=config.timer,
                                      settings=config.dispatch)
@@ -168,7 +169,7 @@ class Router:
         else:
             parsed = parse_request(request)
             features, messages = parsed.features, parsed.body.get("messages")
-        state = with_disabled(live or LiveState.not_consulted(), catalog)
+        state = self.installed_state(live, catalog)
         decision = self._decide(self.decider(policy, catalog), features, state, policy_name)
         result = RouteResult(decision, self.config.trace_ids(), self.config.hash)
         self._record(decision, result.trace_id, None, "routed", policy_name, messages, caller)
@@ -213,7 +214,8 @@ class Router:
 
     def endpoint(self, offering: Offering) -> Endpoint | Unreachable:
         """Where an offering is called and with which key (or why it cannot be)."""
-        return resolve(offering.provider, self.environ, offering.base_url, offering.api_key_env)
+        return resolve(offering.provider, self.environ, offering.base_url, offering.api_key_env,
+                       region=offering.region, api_model=offering.api_model or offering.model)
 
     def live(self, catalog: Catalog | None = None) -> LiveState:
         """The live state a dispatch decides on (see `router.dispatch.live_view`)."""
@@ -221,7 +223,21 @@ class Router:
 
     def live_from_environment(self, environ: Mapping[str, str] | None = None) -> LiveState:
         """Keys only (no circuits, no discovery): what `--live` shows on the command line."""
-        return with_disabled(from_environment(self.catalog, environ), self.catalog)
+        return self.installed_state(from_environment(self.catalog, environ))
+
+    def installed_state(self, live: LiveState | None = None,
+                        catalog: Catalog | None = None) -> LiveState:
+        """`live` (not consulted when None) behind what holds whatever the environment is:
+        offerings an overlay disabled (`disabled`) and offerings this installation has no
+        adapter or extra for (`unsupported`). Dry runs decide on this, so they reject what
+        `complete` could never call."""
+        catalog = catalog or self.catalog
+        cached = self._installed
+        if cached is None or cached[0] != catalog.version:
+            static = {**uncallable(catalog), **disabled_values(catalog)}
+            cached = self._installed = (catalog.version, static)
+        base = live or LiveState.not_consulted()
+        return LiveState(Layered(cached[1], base.values), consulted=base.consulted)
 
     async def discover(self, providers: Iterable[str] | None = None,
                        timeout_s: float = 10.0) -> Discovery:

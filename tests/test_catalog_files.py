@@ -322,7 +322,8 @@ def test_refused_file_changes_nothing(router: Router, good_file: Path, tmp_path:
     before = snapshot(router)
     assert before[1] == "openai/gpt-4o-mini"
     # a file whose first entries are fine and whose last entry is bad
-    bad_entries = [entry("cheap/model", input_price=0.0001, output_price=0.0001),
+    bad_entries = [entry("cheap/model", provider="openai", input_price=0.0001,
+                                  output_price=0.0001),
                    *GOOD_ENTRIES, entry("bad/one", input_price=-1)]
     files = {
         "bad-entry.json": json.dumps(doc(*bad_entries)),
@@ -345,7 +346,8 @@ def test_good_catalog_with_the_cheap_model_would_change_the_decision(
     router: Router, tmp_path: Path
 ) -> None:
     """Control for the test above: the bad file's good part would have changed the winner."""
-    cat = build_catalog(doc(entry("cheap/model", input_price=0.0001, output_price=0.0001),
+    cat = build_catalog(doc(entry("cheap/model", provider="openai", input_price=0.0001,
+                                  output_price=0.0001),
                             *GOOD_ENTRIES))
     other = Router(cat)
     try:

@@ -84,9 +84,9 @@ def test_offerings_without_key_or_adapter_are_rejected_and_never_called(
     rec = run(complete(router, policy(), request())).record()
     reasons = {oid: [e["reason"] for e in es] for oid, es in rec["rejected"].items()}
     assert "no key: set MISTRAL_API_KEY" in reasons["mistral/nokey"][0]
-    assert "no adapter for provider `bedrock`" in reasons["bedrock/noadapter"][0]
+    assert "no AWS credentials" in reasons["bedrock/noadapter"][0]
     assert rec["live"]["values"]["mistral/nokey"]["status"] == "no_key"
-    assert rec["live"]["values"]["bedrock/noadapter"]["status"] == "unsupported"
+    assert rec["live"]["values"]["bedrock/noadapter"]["status"] == "no_key"
     assert all(r.json["model"] != "nokey" for r in fakes[0].requests)
 
 

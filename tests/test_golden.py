@@ -52,11 +52,11 @@ CASES: list[tuple[str, list[Any], list[str], dict[str, list[tuple[str, str]]]]] 
         GPT: [("/2/1", "region `global` not in [eu]")],
         GEMINI: [("/2/1", "region `global` not in [eu]")],
         MYSTERY: [("/2/1", "region `us` not in [eu]")]}),
-    ("not_in", policy(["not_in", "provider", ["openai", "azure", "mystery"]]),
+    ("not_in", policy(["not_in", "provider", ["openai", "azure", "vllm"]]),
      [HAIKU, BEDROCK, GEMINI], {
-        AZURE: [("/2/1", "provider `azure` in [openai, azure, mystery]")],
-        GPT: [("/2/1", "provider `openai` in [openai, azure, mystery]")],
-        MYSTERY: [("/2/1", "provider `mystery` in [openai, azure, mystery]")]}),
+        AZURE: [("/2/1", "provider `azure` in [openai, azure, vllm]")],
+        GPT: [("/2/1", "provider `openai` in [openai, azure, vllm]")],
+        MYSTERY: [("/2/1", "provider `vllm` in [openai, azure, vllm]")]}),
     ("has", policy(["has", "tags", "zdr"]), [BEDROCK], {
         o: [("/2/1", "tags lacks `zdr`")] for o in (HAIKU, AZURE, GEMINI, MYSTERY, GPT)}),
     ("has_all", policy(["has_all", "capabilities", ["tools", "json_schema"]]),
@@ -86,7 +86,7 @@ CASES: list[tuple[str, list[Any], list[str], dict[str, list[tuple[str, str]]]]] 
         AZURE: [("/2/1", "all: (provider `azure` != `openai`)")],
         BEDROCK: [("/2/1", "all: (provider `bedrock` != `openai`)")],
         GEMINI: [("/2/1", "all: (provider `gemini` != `openai`)")],
-        MYSTERY: [("/2/1", "all: (provider `mystery` != `openai`)")]}),
+        MYSTERY: [("/2/1", "all: (provider `vllm` != `openai`)")]}),
 ]
 
 

@@ -56,7 +56,7 @@ REQUEST = {"messages": [{"role": "user", "content": "hello"}]}
 def offering(oid: str, model: str, region: str, tags: list[str], price: float = 1.0,
              **extra: Any) -> dict[str, Any]:
     return {
-        "id": oid, "model": model, "provider": "p", "region": region,
+        "id": oid, "model": model, "provider": "openai", "region": region,
         "context_window": 100_000, "max_output_tokens": 1_000,
         "input_price": price, "output_price": 2 * price,
         "capabilities": ["tools", "streaming"], "tags": tags, **extra,

@@ -275,7 +275,7 @@ def test_wide_junctions_and_long_lists_match_the_oracle(data: st.DataObject) -> 
 
 def big_catalog(n: int) -> Catalog:
     return build_catalog({"schema": 1, "source": "test", "offerings": [
-        {"id": f"p/m{i}", "model": f"m{i}", "provider": "p", "region": "us",
+        {"id": f"p/m{i}", "model": f"m{i}", "provider": "openai", "region": "us",
          "context_window": 100_000, "max_output_tokens": 4096, "input_price": 1.0,
          "output_price": 2.0, "capabilities": ["tools"]} for i in range(n)]})
 
@@ -315,7 +315,8 @@ def test_one_record_holds_a_bounded_number_of_rejections_and_proofs(
     from router.explain import record as record_module
 
     monkeypatch.setattr(record_module, "MAX_PROOFS", 1000)
-    offerings = [{"id": f"p{i % 7}/m{i}", "model": f"m{i}", "provider": f"p{i % 7}",
+    providers = ["openai", "mistral", "deepseek", "groq", "xai", "cerebras", "together_ai"]
+    offerings = [{"id": f"p{i % 7}/m{i}", "model": f"m{i}", "provider": providers[i % 7],
                   "region": "us", "context_window": 100_000, "max_output_tokens": 1000,
                   "input_price": 1.0, "output_price": 2.0, "capabilities": ["tools"]}
                  for i in range(200)]

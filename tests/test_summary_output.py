@@ -18,10 +18,15 @@ from router.cli.summary import decision_summary
 
 GOLDEN = Path(__file__).parent / "data" / "summary.golden.txt"
 
+# Providers this router has adapters for, so that dry runs admit them (uncallable ones are
+# rejected as `unsupported`).
+PROVIDERS = {"alpha": "mistral", "beta": "deepseek", "gamma": "groq"}
+
 
 def offering(oid: str, region: str, ctx: int | None, out_price: float, **extra: Any
              ) -> dict[str, Any]:
-    o = {"id": oid, "model": oid.split("/")[-1], "provider": oid.split("/")[0],
+    provider = PROVIDERS.get(oid.split("/")[0], "openai")
+    o = {"id": oid, "model": oid.split("/")[-1], "provider": provider,
          "region": region, "max_output_tokens": 4096, "input_price": out_price / 4,
          "output_price": out_price, "capabilities": ["tools"], **extra}
     if ctx is not None:

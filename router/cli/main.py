@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -69,10 +70,7 @@ def _recorded(router: Any, trace_id: str) -> None:
 
 
 def _live(args: argparse.Namespace, router: Any) -> Any:
-    from router.live.state import LiveState, with_disabled
-
-    live = router.live_from_environment() if args.live else LiveState.not_consulted()
-    return with_disabled(live, router.catalog)
+    return router.live_from_environment() if args.live else router.installed_state()
 
 
 def cmd_route(args: argparse.Namespace) -> int:
@@ -316,12 +314,17 @@ def cmd_catalog_import(args: argparse.Namespace) -> int:
 
 def cmd_catalog_stats(args: argparse.Namespace) -> int:
     from router.catalog.stats import catalog_stats, stats_text
+    from router.dispatch.callability import callability, callability_text
 
-    stats = catalog_stats(_catalog(args))
+    catalog = _catalog(args)
+    stats = catalog_stats(catalog)
+    calls = callability(catalog, os.environ if args.live else None)
     if args.json:
-        print(json.dumps(stats.to_json(), indent=1, ensure_ascii=False))
+        print(json.dumps({**stats.to_json(), "callability": calls.to_json()}, indent=1,
+                         ensure_ascii=False))
     else:
         sys.stdout.write(stats_text(stats, args.top))
+        sys.stdout.write("\n" + callability_text(calls, args.top))
     return 0
 
 
@@ -473,6 +476,8 @@ def parser() -> argparse.ArgumentParser:
     catalog_opt(st)
     st.add_argument("--json", action="store_true")
     st.add_argument("--top", type=_count, default=15, help="providers listed in text output")
+    st.add_argument("--live", action="store_true",
+                    help="also count what this environment's keys and credentials configure")
     st.set_defaults(fn=cmd_catalog_stats)
     dis = cat.add_parser("discover", help="ask each provider with a key which models it may "
                                           "use (the rest are not_entitled)")

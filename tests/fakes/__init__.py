@@ -1,5 +1,11 @@
 """Test doubles that speak real protocols on loopback (no mocks of the HTTP client)."""
 
+from .cloud_wire import (
+    AwsCredentialsForFake,
+    SigV4Refusal,
+    encode_event_message,
+    verify_sigv4,
+)
 from .provider_server import (
     Delay,
     FakeProvider,
@@ -13,6 +19,7 @@ from .provider_server import (
     StreamDrop,
     StreamError,
     ToolCall,
+    content_filter,
     delay,
     malformed,
     ok,
@@ -26,6 +33,7 @@ from .provider_server import (
 )
 
 __all__ = [
+    "AwsCredentialsForFake",
     "Delay",
     "FakeProvider",
     "Malformed",
@@ -33,12 +41,15 @@ __all__ = [
     "Raw",
     "RecordedRequest",
     "Reset",
+    "SigV4Refusal",
     "Status",
     "Step",
     "StreamDrop",
     "StreamError",
     "ToolCall",
+    "content_filter",
     "delay",
+    "encode_event_message",
     "malformed",
     "ok",
     "ok_stream",
@@ -48,4 +59,5 @@ __all__ = [
     "stream_drop",
     "stream_error",
     "tool_call",
+    "verify_sigv4",
 ]

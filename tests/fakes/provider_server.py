@@ -16,22 +16,77 @@ Model listings consume ``script_models`` steps. Every request is recorded in ``r
 ``raw(...)`` answers with exact bytes (any status, headers, framing; huge or endless bodies)
 for adversarial tests.
 
+Cloud dialects (chosen by the request path; the wire pieces live in ``cloud_wire``):
+
+* **AWS Bedrock Converse**: ``POST /model/{modelId}/converse`` (JSON) and
+  ``…/converse-stream`` (binary AWS event stream, ``application/vnd.amazon.eventstream``:
+  ``messageStart``, ``contentBlockStart`` (tool use only), ``contentBlockDelta``,
+  ``contentBlockStop``, ``messageStop``, ``metadata``). The script key is the URL-decoded
+  modelId (``eu.amazon.nova-lite-v1:0``). Errors carry ``x-amzn-ErrorType`` and
+  ``{"message": …}``; ``stream_error`` becomes an exception message (``:message-type
+  exception``; 429 ``throttlingException``, 400 ``validationException``, 500
+  ``internalServerException``, 503 ``serviceUnavailableException``, any other code
+  ``modelStreamErrorException``). With ``aws=AwsCredentialsForFake(...)`` every request's SigV4
+  signature is recomputed independently (service ``bedrock``): 403 ``InvalidSignatureException``
+  when it differs, ``UnrecognizedClientException`` for an unknown key id or a wrong/missing
+  session token, ``MissingAuthenticationTokenException`` without ``Authorization``.
+* **Azure OpenAI**: ``POST /openai/deployments/{deployment}/chat/completions?api-version=…``
+  (OpenAI dialect plus Azure's ``prompt_filter_results``/``content_filter_results``; script
+  key = deployment). A missing or malformed ``api-version`` gets what Azure really answers,
+  404 ``{"error": {"code": "404", "message": "Resource not found"}}``; a deployment outside
+  ``azure_deployments`` (when given) 404 ``DeploymentNotFound``.
+* **Azure AI Foundry**: ``POST /models/chat/completions?api-version=…`` (OpenAI dialect, model
+  in the body; missing api-version → 400 ``BadRequest``, no model → 400 ``no_model_name``, a
+  model outside ``azure_deployments`` → 404 ``unknown_model``) and ``POST
+  /anthropic/v1/messages`` (Anthropic dialect). Azure auth: ``api-key: <api_key>`` (also
+  ``x-api-key`` on ``/anthropic``, ``Authorization: Bearer <api_key>`` on the Foundry routes)
+  or ``Authorization: Bearer <azure_entra_token>``; otherwise 401 ``{"error": {"code": "401",
+  "message": "Access denied due to invalid subscription key or wrong API endpoint…"}}``.
+  ``content_filter()`` scripts Azure's 400 ``content_filter`` error.
+* **Google Vertex AI**: ``POST /v1/projects/{p}/locations/{l}/endpoints/openapi/chat/completions``
+  (OpenAI dialect, model in the body, e.g. ``google/gemini-2.5-flash``) and ``POST
+  /v1/projects/{p}/locations/{l}/publishers/anthropic/models/{model}:rawPredict`` /
+  ``:streamRawPredict`` (Anthropic dialect; the body must carry ``anthropic_version:
+  vertex-2023-10-16`` and no ``model``, else 400; script key = the model in the path; the
+  stream follows the body's ``"stream": true``). Other publishers' ``rawPredict`` (Mistral,
+  AI21) speak the OpenAI dialect. With ``vertex_token=…`` requests need ``Authorization:
+  Bearer <token>``, else 401 ``UNAUTHENTICATED``. Errors use Google's ``{"error": {"code",
+  "message", "status"}}`` (529 on the Anthropic route keeps Anthropic's ``overloaded_error``).
+
+Only the auth of the route's own cloud is checked (``api_key`` guards the plain and Azure
+routes; ``aws`` Bedrock; ``vertex_token`` Vertex); ``None`` leaves a route open.
+
 Usage numbers in ``ok(usage=(P, C), cached=K)`` are written verbatim into the dialect's fields:
 ``prompt_tokens``/``completion_tokens``/``prompt_tokens_details.cached_tokens`` (OpenAI) and
-``input_tokens``/``output_tokens``/``cache_read_input_tokens`` (Anthropic). (Real OpenAI counts
-cached tokens inside ``prompt_tokens``; real Anthropic leaves them out of ``input_tokens`` —
-scripts choose P accordingly.)
+``input_tokens``/``output_tokens``/``cache_read_input_tokens`` (Anthropic) and
+``inputTokens``/``outputTokens``/``cacheReadInputTokens`` (Bedrock; the last only when K > 0,
+``totalTokens`` = P + C + K). (Real OpenAI counts cached tokens inside ``prompt_tokens``; real
+Anthropic and Bedrock leave them out of the input count — scripts choose P accordingly.)
+
+Scripted ``status(code)`` replies take the route's error shape: AWS (``x-amzn-ErrorType``
+from the code: 400 ValidationException, 403 AccessDeniedException, 404
+ResourceNotFoundException, 429 ThrottlingException, 500 InternalServerException, 503
+ServiceUnavailableException, …), Azure's ``{"error": {"code": "429", …}}`` for 401/404/429 on
+the Azure OpenAI-dialect routes (OpenAI's shape for other codes), Google's on Vertex, and the
+dialect's own shape everywhere else.
 
     with FakeProvider(api_key="sk-test") as fp:
         fp.script(status(429, headers={"Retry-After": "2"}), ok(text="hello"))
         ... point the client at fp.base_url + "/v1" ...
         assert len(fp.wait_for_requests(2)) == 2
+
+    aws = AwsCredentialsForFake("AKIDEXAMPLE", "secret", region="eu-west-1")
+    with FakeProvider(aws=aws, vertex_token="ya29.test", azure_deployments=["gpt-4o"]) as fp:
+        fp.script_for("eu.amazon.nova-lite-v1:0", status(429), ok("hi"))  # Bedrock modelId
+        fp.script_for("gpt-4o", content_filter())                         # Azure deployment
+        fp.script_for("claude-sonnet-4@20250514", ok_stream())            # Vertex path model
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import itertools
 import json
 import re
@@ -39,13 +94,40 @@ import socket
 import struct
 import threading
 import time
+import urllib.parse
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, Literal, TypeAlias
 
+from .cloud_wire import (
+    AZURE_DEPLOYMENT_NOT_FOUND,
+    AZURE_KEY_DENIED,
+    AZURE_TOKEN_DENIED,
+    EVENT_STREAM,
+    GOOGLE_CREDENTIALS_MISSING,
+    AwsCredentialsForFake,
+    BedrockToolUse,
+    aws_error,
+    aws_stream_exception_type,
+    azure_content_filter_body,
+    azure_error,
+    azure_filter_results,
+    azure_prompt_filter_results,
+    bedrock_converse_body,
+    bedrock_event,
+    bedrock_exception,
+    bedrock_stop_reason,
+    bedrock_stream_events,
+    encode_event_message,
+    google_error,
+    verify_sigv4,
+)
+
 Dialect = Literal["openai", "anthropic"]
+Wire = Literal["openai", "anthropic", "bedrock"]  # a generation route's body format
+Cloud = Literal["bedrock", "azure", "azure_ai", "vertex"]
 MalformedKind = Literal["not_json", "wrong_shape", "empty"]
 
 DEFAULT_TEXT = "Hello from the fake provider."
@@ -261,6 +343,17 @@ def stream_error(after_chunks: int = 1, *, code: int = 529,
     return StreamError(after_chunks=after_chunks, code=code, message=message)
 
 
+def content_filter(category: str = "violence", severity: str = "medium", *,
+                   message: str | None = None, param: str = "prompt",
+                   headers: Mapping[str, str] | None = None) -> Status:
+    """Azure OpenAI's 400 ``content_filter`` error (``innererror.code``
+    ``ResponsibleAIPolicyViolation``) with ``category`` (``hate``, ``jailbreak``,
+    ``self_harm``, ``sexual``, ``violence``) filtered at ``severity``. Sent as is in any
+    dialect, streamed requests included (Azure filters the prompt before streaming)."""
+    return Status(code=400, headers=_header_pairs(headers),
+                  body=azure_content_filter_body(category, severity, message, param))
+
+
 # --------------------------------------------------------------------------------------------
 # Recording
 
@@ -277,11 +370,14 @@ class RecordedRequest:
     json: Any  # parsed body, or None when empty / not JSON
     time: float  # time.monotonic() when the request head arrived
     connection: int  # 1-based id of the TCP connection (keep-alive reuse shows as equal ids)
-    model: str | None
+    model: str | None  # the script key: body model, Bedrock modelId, Azure deployment, …
     step: Step | None  # the scripted step that answered it (None: auth/routing error)
+    cloud: str | None = None  # "bedrock", "azure", "azure_ai", "vertex"; None: plain routes
 
     @property
     def stream(self) -> bool:
+        if self.cloud == "bedrock":
+            return self.path.endswith("/converse-stream")
         return isinstance(self.json, dict) and self.json.get("stream") is True
 
 
@@ -329,6 +425,22 @@ def _error_obj(dialect: Dialect, code: int, message: str | None) -> dict[str, An
     etype, ecode = _OPENAI_ERRORS.get(
         code, ("server_error" if code >= 500 else "invalid_request_error", None))
     return {"error": {"message": msg, "type": etype, "param": None, "code": ecode}}
+
+
+def _same(given: str, expected: str) -> bool:
+    """Constant-time comparison of a presented credential."""
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
+def _azure_message(step: Status) -> str:
+    """Azure OpenAI's wording for its own 401/404/429 errors."""
+    if step.code == 401:
+        return AZURE_KEY_DENIED
+    if step.code == 404:
+        return "Resource not found"
+    wait = next((v for k, v in step.headers if k.lower() == "retry-after"), "1")
+    return ("Requests to the ChatCompletions_Create Operation have exceeded call rate limit of "
+            f"your current OpenAI S0 pricing tier. Please retry after {wait} seconds.")
 
 
 def _split_text(text: str, chunks: int | None) -> list[str]:
@@ -379,14 +491,36 @@ class _Exchange:
     body: bytes
     json: Any
     model: str | None
-    dialect: Dialect
+    dialect: Wire
     endpoint: Literal["chat", "models", "model", "other"]
     keep_alive: bool
     request_id: str
+    cloud: Cloud | None = None
+    arrived: float = 0.0
 
     @property
     def wants_stream(self) -> bool:
+        if self.dialect == "bedrock":
+            return self.path.endswith("/converse-stream")
         return isinstance(self.json, dict) and self.json.get("stream") is True
+
+    @property
+    def chat_dialect(self) -> Dialect:
+        """The error/SSE dialect of a non-Bedrock route."""
+        return "anthropic" if self.dialect == "anthropic" else "openai"
+
+    @property
+    def cloud_headers(self) -> list[tuple[str, str]]:
+        """The request-id header the cloud itself sends."""
+        if self.cloud == "bedrock":
+            return [("x-amzn-RequestId", self.request_id)]
+        if self.cloud in ("azure", "azure_ai"):
+            return [("apim-request-id", self.request_id)]
+        return []
+
+    @property
+    def stream_content_type(self) -> str:
+        return EVENT_STREAM if self.dialect == "bedrock" else _SSE
 
     @property
     def include_usage(self) -> bool:
@@ -394,8 +528,36 @@ class _Exchange:
         return isinstance(opts, dict) and opts.get("include_usage") is True
 
 
+@dataclass(frozen=True)
+class _Route:
+    """Where a request goes: endpoint kind, body format, cloud and script key."""
+
+    endpoint: Literal["chat", "models", "model", "other"]
+    dialect: Wire
+    cloud: Cloud | None
+    model: str | None
+
+
+@dataclass(frozen=True)
+class _Problem:
+    """A refusal before any script step: status, extra headers, body."""
+
+    code: int
+    body: bytes
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+_BEDROCK_PATH = re.compile(r"/model/([^/]+)/(converse|converse-stream)")
+_AZURE_DEPLOYMENT_PATH = re.compile(r"/openai/deployments/([^/]+)/(.*)")
+_VERTEX_PATH = re.compile(r"/(?:v1|v1beta1)/projects/([^/]+)/locations/([^/]+)/(.*)")
+_VERTEX_PUBLISHER = re.compile(r"publishers/([^/]+)/models/([^/:]+):(rawPredict|streamRawPredict)")
+_API_VERSION = re.compile(r"\d{4}-\d{2}-\d{2}(-preview)?")
+VERTEX_ANTHROPIC_VERSION = "vertex-2023-10-16"
+
+
 class _Event:
-    """An SSE event; ``content`` marks a content delta (what ``after_chunks`` counts)."""
+    """An SSE event or event-stream message; ``content`` marks a content delta (what
+    ``after_chunks`` counts)."""
 
     __slots__ = ("content", "data")
 
@@ -413,11 +575,24 @@ class FakeProvider:
 
     ``style`` fixes the shape of model listings and of routing/auth errors; ``None`` picks
     Anthropic's when the request carries ``anthropic-version`` or ``x-api-key``. Generation
-    endpoints always answer in their own dialect (path ``…/messages`` → Anthropic)."""
+    endpoints always answer in their own dialect (path ``…/messages`` → Anthropic).
+
+    Cloud routes (see the module docstring): ``aws`` turns on SigV4 checking for Bedrock,
+    ``vertex_token`` the bearer check for Vertex, ``azure_entra_token`` accepts that bearer
+    token on the Azure routes (besides ``api_key``), and ``azure_deployments`` lists the
+    deployments/models Azure knows (``None``: any)."""
 
     def __init__(self, *, api_key: str | None = None, models: Sequence[str] = ("fake-model",),
-                 style: Dialect | None = None, default: Step | None = None) -> None:
+                 style: Dialect | None = None, default: Step | None = None,
+                 aws: AwsCredentialsForFake | None = None, vertex_token: str | None = None,
+                 azure_entra_token: str | None = None,
+                 azure_deployments: Sequence[str] | None = None) -> None:
         self.api_key = api_key
+        self.aws = aws
+        self.vertex_token = vertex_token
+        self.azure_entra_token = azure_entra_token
+        self.azure_deployments = (frozenset(azure_deployments)
+                                  if azure_deployments is not None else None)
         self.models: list[str] = list(models)
         self.style = style
         self.host = "127.0.0.1"
@@ -667,9 +842,11 @@ class FakeProvider:
             self._write(writer, 400, [], b"bad request line", "text/plain", keep_alive=False)
             return False
         headers: dict[str, str] = {}
+        header_list: list[tuple[str, str]] = []
         for line in lines[1:]:
             name, _, value = line.partition(":")
             key, value = name.strip().lower(), value.strip()
+            header_list.append((name.strip(), value))
             headers[key] = f"{headers[key]}, {value}" if key in headers else value
         if "chunked" in headers.get("transfer-encoding", "").lower():
             body = await self._read_chunked(reader)
@@ -684,53 +861,33 @@ class FakeProvider:
         keep_alive = ("keep-alive" in connection if version == "HTTP/1.0"
                       else "close" not in connection)
 
-        path = target.split("?", 1)[0]
+        path, _, query = target.partition("?")
         parsed: Any = None
         if body:
             try:
                 parsed = json.loads(body)
             except ValueError:
                 parsed = None
-        model = parsed.get("model") if isinstance(parsed, dict) else None
-        model = model if isinstance(model, str) else None
-        endpoint: Literal["chat", "models", "model", "other"]
-        dialect: Dialect
-        if path.endswith("/chat/completions"):
-            endpoint, dialect = "chat", "openai"
-        elif path.endswith("/messages"):
-            endpoint, dialect = "chat", "anthropic"
-        else:
-            endpoint = ("models" if path.endswith("/models")
-                        else "model" if "/models/" in path else "other")
-            dialect = self.style or ("anthropic" if "anthropic-version" in headers
-                                     or "x-api-key" in headers else "openai")
+        route = self._route(path, headers, parsed)
         ex = _Exchange(method=method, path=path, headers=headers, body=body, json=parsed,
-                       model=model, dialect=dialect, endpoint=endpoint, keep_alive=keep_alive,
-                       request_id=f"req_fake_{next(self._ids):06d}")
+                       model=route.model, dialect=route.dialect, endpoint=route.endpoint,
+                       keep_alive=keep_alive, request_id=f"req_fake_{next(self._ids):06d}",
+                       cloud=route.cloud, arrived=arrived)
 
         step: Step | None = None
-        problem: tuple[int, str] | None = None
-        if self.api_key is not None and not self._authorized(headers):
-            problem = (401, "invalid x-api-key" if dialect == "anthropic"
-                       else "Incorrect API key provided")
-        elif endpoint == "other":
-            problem = (404, f"no route for {method} {path}")
-        elif (endpoint == "chat") != (method == "POST"):
-            problem = (405, f"method {method} not allowed on {path}")
-        elif endpoint == "chat" and not isinstance(parsed, dict):
-            problem = (400, "request body is not a JSON object")
-        else:
-            step = self._next_step(endpoint, model)
+        problem = (self._auth_problem(ex, target, header_list)
+                   or self._request_problem(ex, query))
+        if problem is None:
+            step = self._next_step(ex.endpoint, ex.model)
         self._record(RecordedRequest(
             method=method, path=path, target=target, headers=headers, body=body, json=parsed,
-            time=arrived, connection=conn, model=model, step=step))
-        if step is None:
-            assert problem is not None
-            code, message = problem
-            self._write(writer, code, [], _dumps(_error_obj(dialect, code, message)), _JSON,
-                        keep_alive, ex.request_id)
+            time=arrived, connection=conn, model=ex.model, step=step, cloud=ex.cloud))
+        if problem is not None:
+            self._write(writer, problem.code, [*ex.cloud_headers, *problem.headers],
+                        problem.body, _JSON, keep_alive, ex.request_id)
             await writer.drain()
             return keep_alive
+        assert step is not None
         return await self._run(step, ex, writer)
 
     @staticmethod
@@ -748,6 +905,161 @@ class FakeProvider:
     def _authorized(self, headers: Mapping[str, str]) -> bool:
         return (headers.get("authorization") == f"Bearer {self.api_key}"
                 or headers.get("x-api-key") == self.api_key)
+
+    # ---- routing and refusals --------------------------------------------------------------
+
+    def _route(self, path: str, headers: Mapping[str, str], parsed: Any) -> _Route:
+        """Pick the endpoint, body format, cloud and script key from the path (and body)."""
+        body_model = parsed.get("model") if isinstance(parsed, dict) else None
+        body_model = body_model if isinstance(body_model, str) else None
+        if match := _BEDROCK_PATH.fullmatch(path):
+            return _Route("chat", "bedrock", "bedrock", urllib.parse.unquote(match.group(1)))
+        if match := _AZURE_DEPLOYMENT_PATH.fullmatch(path):
+            endpoint: Literal["chat", "other"] = (
+                "chat" if match.group(2) == "chat/completions" else "other")
+            return _Route(endpoint, "openai", "azure", urllib.parse.unquote(match.group(1)))
+        if path == "/models/chat/completions":
+            return _Route("chat", "openai", "azure_ai", body_model)
+        if path == "/anthropic/v1/messages":
+            return _Route("chat", "anthropic", "azure_ai", body_model)
+        if match := _VERTEX_PATH.fullmatch(urllib.parse.unquote(path)):
+            tail = match.group(3)
+            if tail == "endpoints/openapi/chat/completions":
+                return _Route("chat", "openai", "vertex", body_model)
+            if publisher := _VERTEX_PUBLISHER.fullmatch(tail):
+                wire: Wire = "anthropic" if publisher.group(1) == "anthropic" else "openai"
+                return _Route("chat", wire, "vertex", publisher.group(2))
+            return _Route("other", "openai", "vertex", None)
+        if path.endswith("/chat/completions"):
+            return _Route("chat", "openai", None, body_model)
+        if path.endswith("/messages"):
+            return _Route("chat", "anthropic", None, body_model)
+        dialect: Dialect = self.style or ("anthropic" if "anthropic-version" in headers
+                                          or "x-api-key" in headers else "openai")
+        return _Route("models" if path.endswith("/models")
+                      else "model" if "/models/" in path else "other", dialect, None, body_model)
+
+    def _auth_problem(self, ex: _Exchange, target: str,
+                      header_list: Sequence[tuple[str, str]]) -> _Problem | None:
+        """The route's own cloud auth (``None``: accepted or not configured)."""
+        if ex.cloud == "bedrock":
+            if self.aws is None:
+                return None
+            refusal = verify_sigv4(self.aws, ex.method, target, header_list, ex.body)
+            if refusal is None:
+                return None
+            headers, body = aws_error(refusal.status, refusal.message, refusal.error_type)
+            return _Problem(refusal.status, body, tuple(headers))
+        if ex.cloud in ("azure", "azure_ai"):
+            return self._azure_auth_problem(ex)
+        if ex.cloud == "vertex":
+            if self.vertex_token is None:
+                return None
+            given = ex.headers.get("authorization")
+            if given is None:
+                return _Problem(401, google_error(401, GOOGLE_CREDENTIALS_MISSING,
+                                                  reason="CREDENTIALS_MISSING"))
+            if not _same(given, f"Bearer {self.vertex_token}"):
+                return _Problem(401, google_error(401))
+            return None
+        if self.api_key is not None and not self._authorized(ex.headers):
+            message = ("invalid x-api-key" if ex.chat_dialect == "anthropic"
+                       else "Incorrect API key provided")
+            return _Problem(401, _dumps(_error_obj(ex.chat_dialect, 401, message)))
+        return None
+
+    def _azure_auth_problem(self, ex: _Exchange) -> _Problem | None:
+        """Azure: ``api-key`` (plus ``x-api-key`` on ``/anthropic`` and a bearer key on the
+        Foundry routes) or the Entra bearer token."""
+        if self.api_key is None and self.azure_entra_token is None:
+            return None
+        bearer = ex.headers.get("authorization")
+        if self.api_key is not None:
+            keys = [ex.headers.get("api-key")]
+            if ex.cloud == "azure_ai":
+                keys.append(bearer.removeprefix("Bearer ") if bearer else None)
+                if ex.dialect == "anthropic":
+                    keys.append(ex.headers.get("x-api-key"))
+            if any(k is not None and _same(k, self.api_key) for k in keys):
+                return None
+        if (self.azure_entra_token is not None and bearer is not None
+                and _same(bearer, f"Bearer {self.azure_entra_token}")):
+            return None
+        message = AZURE_TOKEN_DENIED if bearer and "api-key" not in ex.headers \
+            else AZURE_KEY_DENIED
+        return _Problem(401, azure_error("401", message))
+
+    def _request_problem(self, ex: _Exchange, query: str) -> _Problem | None:
+        """Routing, method, body and cloud-specific request checks (after auth)."""
+        if ex.endpoint == "other":
+            return self._gateway_error(ex, 404, f"no route for {ex.method} {ex.path}")
+        if (ex.endpoint == "chat") != (ex.method == "POST"):
+            return self._gateway_error(ex, 405, f"method {ex.method} not allowed on {ex.path}")
+        if ex.endpoint == "chat" and not isinstance(ex.json, dict):
+            return self._gateway_error(ex, 400, "request body is not a JSON object")
+        versions = urllib.parse.parse_qs(query).get("api-version", [])
+        version_ok = bool(versions) and _API_VERSION.fullmatch(versions[0]) is not None
+        known = self.azure_deployments
+        if ex.cloud == "azure":
+            if not version_ok:
+                return _Problem(404, azure_error("404", "Resource not found"))
+            if known is not None and ex.model not in known:
+                return _Problem(404, azure_error("DeploymentNotFound",
+                                                 AZURE_DEPLOYMENT_NOT_FOUND))
+        if ex.cloud == "azure_ai" and ex.dialect == "openai":
+            if not versions:
+                return _Problem(400, azure_error(
+                    "BadRequest", "Missing required query parameter: api-version"))
+            if ex.model is None:
+                message = ("No model specified in request. Please provide a model name in the "
+                           "request body or as a x-ms-model-mesh-model-name header.")
+                return _Problem(400, azure_error("no_model_name", message, details=message))
+            if known is not None and ex.model not in known:
+                message = f"Unknown model: {ex.model}"
+                return _Problem(404, azure_error("unknown_model", message, details=message))
+        if ex.cloud == "vertex" and ex.dialect == "anthropic":
+            return self._vertex_anthropic_problem(ex)
+        return None
+
+    @staticmethod
+    def _vertex_anthropic_problem(ex: _Exchange) -> _Problem | None:
+        """Claude on Vertex: ``anthropic_version`` in the body, the model only in the path."""
+        assert isinstance(ex.json, dict)
+        if "model" in ex.json:
+            message = "model: Extra inputs are not permitted"
+        elif ex.json.get("anthropic_version") != VERTEX_ANTHROPIC_VERSION:
+            message = f"anthropic_version: Input should be '{VERTEX_ANTHROPIC_VERSION}'"
+        else:
+            return None
+        return _Problem(400, _dumps(_error_obj("anthropic", 400, message)))
+
+    def _gateway_error(self, ex: _Exchange, code: int, message: str) -> _Problem:
+        """A routing/request refusal in the cloud's own error shape."""
+        if ex.cloud == "bedrock":
+            kind = "UnknownOperationException" if code in (404, 405) else None
+            headers, body = aws_error(code, message, kind)
+            return _Problem(code, body, tuple(headers))
+        if ex.cloud in ("azure", "azure_ai") and code == 404:
+            return _Problem(code, azure_error("404", "Resource not found"))
+        if ex.cloud == "vertex":
+            return _Problem(code, google_error(code, message))
+        return _Problem(code, _dumps(_error_obj(ex.chat_dialect, code, message)))
+
+    def _status_reply(self, ex: _Exchange, step: Status) -> tuple[list[tuple[str, str]], bytes]:
+        """Headers and body of a scripted error status in the route's dialect."""
+        headers = list(step.headers)
+        if ex.cloud == "bedrock":
+            aws_headers, body = aws_error(step.code, step.message)
+            named = {k.lower() for k, _ in headers}
+            headers = [h for h in aws_headers if h[0].lower() not in named] + headers
+        elif ex.cloud in ("azure", "azure_ai") and ex.dialect == "openai" \
+                and step.code in (401, 404, 429):
+            body = azure_error(str(step.code), step.message or _azure_message(step))
+        elif ex.cloud == "vertex" and not (ex.dialect == "anthropic" and step.code == 529):
+            body = google_error(step.code, step.message)
+        else:
+            body = _dumps(_error_obj(ex.chat_dialect, step.code, step.message))
+        return headers, (step.body if step.body is not None else body)
 
     # ---- responding ------------------------------------------------------------------------
 
@@ -777,10 +1089,9 @@ class FakeProvider:
             await self._raw(step, writer)
             return False
         if isinstance(step, Status):
-            body = (step.body if step.body is not None
-                    else _dumps(_error_obj(ex.dialect, step.code, step.message)))
-            self._write(writer, step.code, step.headers, body, step.content_type, keep,
-                        ex.request_id)
+            headers, body = self._status_reply(ex, step)
+            self._write(writer, step.code, [*ex.cloud_headers, *headers], body,
+                        step.content_type, keep, ex.request_id)
         elif isinstance(step, Malformed):
             return await self._malformed(step, ex, writer)
         elif isinstance(step, StreamError):
@@ -788,8 +1099,7 @@ class FakeProvider:
                 return await self._run(Status(step.code, message=step.message), ex, writer)
             events = self._events(ex, Ok(text=_long_text(step.after_chunks)))
             cut = _cut(events, step.after_chunks)
-            err = _error_obj(ex.dialect, step.code, step.message)
-            cut.append(_Event(_sse(err, "error" if ex.dialect == "anthropic" else None)))
+            cut.append(self._stream_error_event(ex, step))
             return await self._stream(writer, ex, cut, chunked=True, chunk_delay=0.0)
         elif isinstance(step, StreamDrop):
             if ex.endpoint == "chat" and ex.wants_stream:
@@ -809,12 +1119,25 @@ class FakeProvider:
                 return await self._stream(writer, ex, self._events(ex, step),
                                           chunked=step.chunked, chunk_delay=step.chunk_delay,
                                           extra=step.headers)
-            self._write(writer, 200, step.headers, self._full_body(ex, step), _JSON, keep,
-                        ex.request_id)
+            self._write(writer, 200, [*ex.cloud_headers, *step.headers],
+                        self._full_body(ex, step), _JSON, keep, ex.request_id)
         else:  # pragma: no cover - exhaustive
             raise TypeError(f"not a script step: {step!r}")
         await writer.drain()
         return keep
+
+    @staticmethod
+    def _stream_error_event(ex: _Exchange, step: StreamError) -> _Event:
+        """The in-stream error: an event-stream exception (Bedrock) or an SSE error event."""
+        if ex.dialect == "bedrock":
+            kind = aws_stream_exception_type(step.code)
+            message = step.message or f"fake provider: {step.code} {_reason(step.code)}"
+            payload: dict[str, Any] = {"message": message}
+            if kind == "modelStreamErrorException":
+                payload.update(originalStatusCode=step.code, originalMessage=message)
+            return _Event(bedrock_exception(kind, payload))
+        err = _error_obj(ex.chat_dialect, step.code, step.message)
+        return _Event(_sse(err, "error" if ex.dialect == "anthropic" else None))
 
     async def _raw(self, step: Raw, writer: asyncio.StreamWriter) -> None:
         lines = [f"HTTP/1.1 {step.code} {_reason(step.code)}", "Connection: close"]
@@ -849,6 +1172,15 @@ class FakeProvider:
     async def _malformed(self, step: Malformed, ex: _Exchange,
                          writer: asyncio.StreamWriter) -> bool:
         if ex.endpoint == "chat" and ex.wants_stream and step.kind != "empty":
+            if ex.dialect == "bedrock":
+                frame = (encode_event_message(
+                    [(":event-type", "contentBlockDelta"), (":content-type", _JSON),
+                     (":message-type", "event")], b"this is not json {")
+                    if step.kind == "not_json"
+                    else bedrock_event("contentBlockDelta",
+                                       {"contentBlockIndex": "zero", "delta": "nope"}))
+                return await self._stream(writer, ex, [_Event(frame)], chunked=True,
+                                          chunk_delay=0.0)
             if step.kind == "not_json":
                 data = _sse(b"this is not json {")
             elif ex.dialect == "anthropic":
@@ -865,11 +1197,13 @@ class FakeProvider:
             body = b""
         elif ex.endpoint != "chat":
             body = _dumps({"object": "list", "data": "nope"})
+        elif ex.dialect == "bedrock":
+            body = _dumps({"output": "nope", "stopReason": 7, "usage": []})
         elif ex.dialect == "anthropic":
             body = _dumps({"type": "message", "content": "nope", "usage": []})
         else:
             body = _dumps({"object": "chat.completion", "choices": "nope"})
-        self._write(writer, 200, [], body, _JSON, ex.keep_alive, ex.request_id)
+        self._write(writer, 200, ex.cloud_headers, body, _JSON, ex.keep_alive, ex.request_id)
         await writer.drain()
         return ex.keep_alive
 
@@ -877,12 +1211,12 @@ class FakeProvider:
                       *, chunked: bool, chunk_delay: float, finish: bool = True,
                       extra: Iterable[tuple[str, str]] = ()) -> bool:
         keep = ex.keep_alive and chunked
-        lines = ["HTTP/1.1 200 OK", f"Content-Type: {_SSE}", "Cache-Control: no-cache",
-                 f"x-request-id: {ex.request_id}",
+        lines = ["HTTP/1.1 200 OK", f"Content-Type: {ex.stream_content_type}",
+                 "Cache-Control: no-cache", f"x-request-id: {ex.request_id}",
                  f"Connection: {'keep-alive' if keep else 'close'}"]
         if chunked:
             lines.append("Transfer-Encoding: chunked")
-        lines.extend(f"{k}: {v}" for k, v in extra)
+        lines.extend(f"{k}: {v}" for k, v in [*ex.cloud_headers, *extra])
         writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
         frame = _chunk_frame if chunked else _identity
         if chunk_delay <= 0:
@@ -932,19 +1266,34 @@ class FakeProvider:
             return max(1, len(ex.body) // 4), max(1, (len(step.text) + args) // 4)
         return step.usage
 
-    def _tool_id(self, dialect: Dialect, call: ToolCall) -> str:
+    def _tool_id(self, dialect: Wire, call: ToolCall) -> str:
         if call.id is not None:
             return call.id
-        return f"{'toolu' if dialect == 'anthropic' else 'call'}_fake{next(self._ids):06d}"
+        prefix = {"anthropic": "toolu", "bedrock": "tooluse"}.get(dialect, "call")
+        return f"{prefix}_fake{next(self._ids):06d}"
+
+    def _bedrock_tools(self, step: Ok) -> list[tuple[BedrockToolUse, list[str]]]:
+        """Each tool call with its id and its input JSON in stream pieces."""
+        return [(BedrockToolUse(self._tool_id("bedrock", t), t.name, dict(t.arguments)),
+                 _split_json(json.dumps(dict(t.arguments)))) for t in step.tool_calls]
+
+    @staticmethod
+    def _latency_ms(ex: _Exchange) -> int:
+        return max(1, int((time.monotonic() - ex.arrived) * 1000))
 
     def _full_body(self, ex: _Exchange, step: Ok) -> bytes:
         if ex.endpoint == "models":
-            return _dumps(self._listing(ex.dialect))
+            return _dumps(self._listing(ex.chat_dialect))
         if ex.endpoint == "model":
             wanted = ex.path.rsplit("/", 1)[-1]
-            return _dumps(self._model_obj(ex.dialect, wanted))
+            return _dumps(self._model_obj(ex.chat_dialect, wanted))
         model = step.model or ex.model or "unknown"
         usage = self._usage(ex, step)
+        if ex.dialect == "bedrock":
+            return bedrock_converse_body(
+                step.text, [tool for tool, _ in self._bedrock_tools(step)],
+                bedrock_stop_reason(step.finish_reason, bool(step.tool_calls)), usage,
+                step.cached, self._latency_ms(ex))
         if ex.dialect == "anthropic":
             content: list[dict[str, Any]] = []
             if step.text or not step.tool_calls:
@@ -980,6 +1329,9 @@ class FakeProvider:
             completion["usage"] = {"prompt_tokens": usage[0], "completion_tokens": usage[1],
                                    "total_tokens": usage[0] + usage[1],
                                    "prompt_tokens_details": {"cached_tokens": step.cached}}
+        if ex.cloud == "azure":
+            completion["prompt_filter_results"] = azure_prompt_filter_results()
+            completion["choices"][0]["content_filter_results"] = azure_filter_results()
         return _dumps(completion)
 
     def _listing(self, dialect: Dialect) -> dict[str, Any]:
@@ -1000,6 +1352,12 @@ class FakeProvider:
     def _events(self, ex: _Exchange, step: Ok) -> list[_Event]:
         if ex.dialect == "anthropic":
             return self._anthropic_events(ex, step)
+        if ex.dialect == "bedrock":
+            frames = bedrock_stream_events(
+                _split_text(step.text, step.chunks), self._bedrock_tools(step),
+                bedrock_stop_reason(step.finish_reason, bool(step.tool_calls)),
+                self._usage(ex, step), step.cached, self._latency_ms(ex))
+            return [_Event(frame, content) for frame, content in frames]
         return self._openai_events(ex, step)
 
     def _openai_events(self, ex: _Exchange, step: Ok) -> list[_Event]:
@@ -1020,6 +1378,10 @@ class FakeProvider:
             return _sse(obj)
 
         events = [_Event(chunk({"role": "assistant", "content": ""}))]
+        if ex.cloud == "azure":  # Azure opens with a choice-less prompt-filter chunk
+            events.insert(0, _Event(_sse({
+                "choices": [], "created": 0, "id": "", "model": "", "object": "",
+                "prompt_filter_results": azure_prompt_filter_results()})))
         events.extend(_Event(chunk({"content": piece}), content=True)
                       for piece in _split_text(step.text, step.chunks))
         for i, call in enumerate(step.tool_calls):

@@ -44,7 +44,7 @@ def _messages_url(endpoint: Endpoint) -> str:
     return base + ("/messages" if base.endswith("/v1") else "/v1/messages")
 
 
-def _request_body(call: ProviderCall, stream: bool) -> bytes:
+def _request_body(call: ProviderCall, stream: bool) -> dict[str, Any]:
     failure: UpstreamFailure | None = None
     try:
         body = to_anthropic(call.body, call.api_model, DEFAULT_MAX_TOKENS)
@@ -58,17 +58,37 @@ def _request_body(call: ProviderCall, stream: bool) -> bytes:
         body["stream"] = True
     else:
         body.pop("stream", None)
-    return dumps(body)
+    return body
 
 
 class AnthropicMessages:
+    """`POST {base}/v1/messages` with `x-api-key`. Subclasses (Anthropic on Vertex AI) change
+    only where the call goes (`url`), how it is authenticated (`key_headers` and the
+    endpoint's `auth`) and the body (`prepared`)."""
+
     wire = "anthropic"
+
+    def url(self, call: ProviderCall, stream: bool) -> str:
+        return _messages_url(call.endpoint)
+
+    def key_headers(self, endpoint: Endpoint) -> dict[str, str]:
+        return _headers(endpoint)
+
+    def prepared(self, call: ProviderCall, stream: bool) -> dict[str, Any]:
+        return _request_body(call, stream)
+
+    async def _request(self, call: ProviderCall, stream: bool) -> tuple[str, bytes,
+                                                                          dict[str, str]]:
+        ep = call.endpoint
+        url = self.url(call, stream)
+        content = dumps(self.prepared(call, stream))
+        return url, content, await ep.authenticated("POST", url, self.key_headers(ep), content)
 
     async def complete(self, client: httpx.AsyncClient, call: ProviderCall,
                        now: dt.datetime) -> dict[str, Any]:
         ep = call.endpoint
-        data = await post_json(client, _messages_url(ep), _request_body(call, stream=False),
-                               _headers(ep), call.timeout_s, ep.provider, now)
+        url, content, headers = await self._request(call, stream=False)
+        data = await post_json(client, url, content, headers, call.timeout_s, ep.provider, now)
         try:
             return from_anthropic(data, str(call.body.get("model") or call.api_model),
                                   int(now.timestamp()))
@@ -78,8 +98,9 @@ class AnthropicMessages:
     async def stream(self, client: httpx.AsyncClient, call: ProviderCall,
                      now: dt.datetime) -> AsyncIterator[dict[str, Any]]:
         ep = call.endpoint
-        resp = await open_stream(client, _messages_url(ep), _request_body(call, stream=True),
-                                 _headers(ep), call.timeout_s, ep.provider, now)
+        url, content, headers = await self._request(call, stream=True)
+        resp = await open_stream(client, url, content, headers, call.timeout_s, ep.provider,
+                                 now)
         translator = AnthropicStreamTranslator(str(call.body.get("model") or call.api_model),
                                                int(now.timestamp()), include_usage=True)
         try:

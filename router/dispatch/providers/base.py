@@ -11,9 +11,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
+
+if TYPE_CHECKING:
+    from router.dispatch.providers.auth import Auth
 
 
 class Secret:
@@ -47,9 +50,20 @@ class Endpoint:
     wire: str
     base_url: str
     api_key: Secret | None
+    auth: Auth | None = None  # a signer or token source, for the clouds (`providers.auth`)
+    region: str | None = None  # the cloud region called (Bedrock, Vertex AI)
+    api_version: str | None = None  # Azure's `api-version`
+    project: str | None = None  # Vertex AI's project
 
     def url(self, path: str) -> str:
         return self.base_url.rstrip("/") + path
+
+    async def authenticated(self, method: str, url: str, headers: dict[str, str],
+                            body: bytes) -> dict[str, str]:
+        """`headers` with this endpoint's `auth` applied (unchanged without one)."""
+        if self.auth is None:
+            return headers
+        return await self.auth.headers(method, url, headers, body)
 
 
 @dataclass(frozen=True)

@@ -44,28 +44,50 @@ def check_completion(data: Any, provider: str) -> dict[str, Any]:
 
 
 class OpenAICompatible:
+    """`POST {base}/chat/completions` with a bearer key. Subclasses (Azure, Vertex AI) change
+    only where the call goes (`url`), how it is authenticated (`headers`) and the body
+    (`prepared`)."""
+
     wire = "openai"
+
+    def url(self, call: ProviderCall, stream: bool) -> str:
+        return call.endpoint.url("/chat/completions")
+
+    def key_headers(self, endpoint: Endpoint) -> dict[str, str]:
+        return _headers(endpoint)
+
+    def prepared(self, call: ProviderCall, stream: bool) -> dict[str, Any]:
+        body = dict(call.body)
+        if stream:
+            body["stream"] = True
+            options = body.get("stream_options")
+            body["stream_options"] = {**(options if isinstance(options, dict) else {}),
+                                      "include_usage": True}
+        else:
+            body.pop("stream", None)
+            body.pop("stream_options", None)
+        return body
+
+    async def _request(self, call: ProviderCall, stream: bool) -> tuple[str, bytes,
+                                                                          dict[str, str]]:
+        ep = call.endpoint
+        url = self.url(call, stream)
+        content = dumps(self.prepared(call, stream))
+        return url, content, await ep.authenticated("POST", url, self.key_headers(ep), content)
 
     async def complete(self, client: httpx.AsyncClient, call: ProviderCall,
                        now: dt.datetime) -> dict[str, Any]:
         ep = call.endpoint
-        body = dict(call.body)
-        body.pop("stream", None)
-        body.pop("stream_options", None)
-        data = await post_json(client, ep.url("/chat/completions"), dumps(body), _headers(ep),
-                               call.timeout_s, ep.provider, now)
+        url, content, headers = await self._request(call, stream=False)
+        data = await post_json(client, url, content, headers, call.timeout_s, ep.provider, now)
         return check_completion(data, ep.provider)
 
     async def stream(self, client: httpx.AsyncClient, call: ProviderCall,
                      now: dt.datetime) -> AsyncIterator[dict[str, Any]]:
         ep = call.endpoint
-        body = dict(call.body)
-        body["stream"] = True
-        options = body.get("stream_options")
-        body["stream_options"] = {**(options if isinstance(options, dict) else {}),
-                                  "include_usage": True}
-        resp = await open_stream(client, ep.url("/chat/completions"), dumps(body), _headers(ep),
-                                 call.timeout_s, ep.provider, now)
+        url, content, headers = await self._request(call, stream=True)
+        resp = await open_stream(client, url, content, headers, call.timeout_s, ep.provider,
+                                 now)
         try:
             async for chunk in _chunks(resp, ep.provider):
                 yield chunk
@@ -74,8 +96,9 @@ class OpenAICompatible:
 
     async def list_models(self, client: httpx.AsyncClient, endpoint: Endpoint,
                           timeout_s: float, now: dt.datetime) -> list[str]:
-        return await list_model_ids(client, endpoint.url("/models"), _headers(endpoint),
-                                    endpoint.provider, timeout_s, now)
+        url = endpoint.url("/models")
+        headers = await endpoint.authenticated("GET", url, self.key_headers(endpoint), b"")
+        return await list_model_ids(client, url, headers, endpoint.provider, timeout_s, now)
 
 
 async def _chunks(resp: httpx.Response, provider: str) -> AsyncIterator[dict[str, Any]]:
