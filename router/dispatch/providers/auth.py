@@ -35,7 +35,7 @@ class Auth(Protocol):
 
 def _credentials_failure(provider: str, what: str, exc: BaseException | None) -> UpstreamFailure:
     cause = f" ({type(exc).__name__})" if exc is not None else ""
-    return UpstreamFailure("bad_request", f"{provider}: no {what}{cause}", status=None)
+    return UpstreamFailure("error", f"{provider}: no {what}{cause}")
 
 
 class SigV4:
