@@ -12,9 +12,11 @@ from router.facade import Router
 from tests.catalog_sources import extract_catalog_sources
 from tests.dispatch_support import ANTHROPIC_KEY, OPENAI_KEY, Clock, environ, make_router
 
-# No test may reach the network: botocore's credential chain would ask the EC2 instance
-# metadata service when nothing else is configured (inherited by subprocesses).
+# No test may reach the network: botocore's credential chain and google-auth's application
+# default credentials would ask the cloud's metadata service when nothing else is configured
+# (inherited by subprocesses).
 os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+os.environ["NO_GCE_CHECK"] = "true"
 from tests.fakes import FakeProvider
 from tests.records_backends import BACKENDS, Backend, make_backend
 
