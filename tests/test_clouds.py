@@ -428,3 +428,37 @@ def test_dispatch_time_is_injected_not_read(bedrock: FakeProvider, azure: FakePr
     done = run(complete(router, policy(only("bedrock")), REQUEST))
     assert done.response["created"] == int(dt.datetime(2026, 11, 26, 12, tzinfo=dt.UTC)
                                            .timestamp())
+
+
+# -- Bearer tokens: cached, refreshed before expiry, failures without their message ------------
+
+
+def test_bearer_tokens_are_cached_until_shortly_before_they_expire() -> None:
+    from router.dispatch.failures import UpstreamFailure
+    from router.dispatch.providers.auth import TOKEN_REFRESH_MARGIN_S, BearerTokens
+    now = [1000.0]
+    issued: list[str] = []
+
+    def fetch() -> tuple[str, float | None]:
+        issued.append(f"tok-{len(issued)}")
+        return issued[-1], now[0] + 3600
+
+    tokens = BearerTokens("vertex_ai", "Google access token", fetch, clock=lambda: now[0])
+
+    async def header() -> str:
+        return (await tokens.headers("POST", "https://x", {}, b""))["authorization"]
+
+    assert run(header()) == "Bearer tok-0"
+    now[0] += 3600 - TOKEN_REFRESH_MARGIN_S - 1
+    assert run(header()) == "Bearer tok-0"
+    now[0] += 2
+    assert run(header()) == "Bearer tok-1"
+
+    def broken() -> tuple[str, float | None]:
+        raise PermissionError("refresh token rt-SECRET-123 was revoked")
+
+    failing = BearerTokens("vertex_ai", "Google access token", broken)
+    with pytest.raises(UpstreamFailure) as info:
+        run(failing.token())
+    assert "PermissionError" in str(info.value) and "rt-SECRET-123" not in str(info.value)
+    assert info.value.kind == "error"  # the next hop is tried
