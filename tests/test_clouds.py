@@ -31,6 +31,7 @@ from tests.fakes import (
     FakeProvider,
     content_filter,
     ok,
+    raw,
     status,
     stream_error,
     tool_call,
@@ -462,3 +463,46 @@ def test_bearer_tokens_are_cached_until_shortly_before_they_expire() -> None:
         run(failing.token())
     assert "PermissionError" in str(info.value) and "rt-SECRET-123" not in str(info.value)
     assert info.value.kind == "error"  # the next hop is tried
+
+
+def _frames(*events: tuple[str, dict[str, Any]]) -> bytes:
+    from tests.fakes import encode_event_message
+    return b"".join(encode_event_message(
+        [(":event-type", name), (":content-type", "application/json"),
+         (":message-type", "event")], json.dumps(payload).encode()) for name, payload in events)
+
+
+def test_a_bedrock_stream_without_metadata_still_finishes(bedrock: FakeProvider,
+                                                          azure: FakeProvider) -> None:
+    body = _frames(("messageStart", {"role": "assistant"}),
+                   ("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "done"}}),
+                   ("contentBlockStop", {"contentBlockIndex": 0}),
+                   ("messageStop", {"stopReason": "end_turn"}))
+    bedrock.script_for(NOVA, raw(200, body, content_type="application/vnd.amazon.eventstream"))
+    chunks = run(stream(make_router(cloud_env(bedrock, azure)), policy(only("bedrock")),
+                        {**REQUEST, "stream": True}))
+    assert "".join(ch["delta"].get("content") or "" for c in chunks
+                   for ch in c["choices"]) == "done"
+    assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
+
+
+def test_a_bedrock_stream_cut_before_message_stop_is_an_error(bedrock: FakeProvider,
+                                                              azure: FakeProvider) -> None:
+    body = _frames(("messageStart", {"role": "assistant"}),
+                   ("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "hal"}}))
+    bedrock.script_for(NOVA, raw(200, body, content_type="application/vnd.amazon.eventstream"))
+    chunks = run(stream(make_router(cloud_env(bedrock, azure)), policy(only("bedrock")),
+                        {**REQUEST, "stream": True}))
+    assert chunks[-1]["error"]["code"] == "error"
+
+
+def test_a_corrupt_event_stream_frame_is_malformed(bedrock: FakeProvider,
+                                                   azure: FakeProvider) -> None:
+    good = _frames(("messageStart", {"role": "assistant"}))
+    corrupt = good[:-1] + bytes([good[-1] ^ 0xFF])  # the message checksum no longer matches
+    bedrock.script_for(NOVA, raw(200, corrupt, content_type="application/vnd.amazon.eventstream"))
+    azure.script(ok("azure after a corrupt frame"))
+    chunks = run(stream(make_router(cloud_env(bedrock, azure)),
+                        policy(only("bedrock", "azure")), {**REQUEST, "stream": True}))
+    text = "".join(ch["delta"].get("content") or "" for c in chunks for ch in c["choices"])
+    assert text == "azure after a corrupt frame"

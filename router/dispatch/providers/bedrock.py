@@ -121,7 +121,8 @@ class BedrockConverse:
                     yield chunk
                 if translator.done:
                     return
-            raise UpstreamFailure("error", f"{ep.provider}: stream ended before it finished")
+            if not translator.stopped:  # `metadata` (usage) may be missing; `messageStop` not
+                raise UpstreamFailure("error", f"{ep.provider}: stream ended before it finished")
         finally:
             await resp.aclose()
 
