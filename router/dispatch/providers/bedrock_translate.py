@@ -116,6 +116,16 @@ from router.dispatch.providers.anthropic_common import (
     want_number,
     want_str,
 )
+from router.dispatch.providers.openai_request import (
+    FunctionTool,
+    arguments,
+    function_tools,
+    refuse_unsupported,
+    response_format_tool,
+    system_text,
+)
+
+TARGET = "bedrock converse"
 
 __all__ = [
     "MAX_EXCEPTION_MESSAGE_CHARS",
@@ -156,7 +166,7 @@ def to_converse(
 ) -> dict[str, Any]:
     """An OpenAI chat-completions request body → a Converse request body."""
     body = want_mapping(body, "")
-    _refuse_unsupported(body)
+    refuse_unsupported(body, TARGET)
     if body.get("stream") is not None:
         want_bool(body["stream"], "/stream")
     system, messages, tool_history = _messages(body.get("messages"))
@@ -176,26 +186,6 @@ def to_converse(
         fail(tool_history, "bedrock converse needs `tools` when the conversation holds tool "
              "calls or results")
     return out
-
-
-def _refuse_unsupported(body: Mapping[str, Any]) -> None:
-    n = body.get("n")
-    if n is not None and want_int(n, "/n", 1) > 1:
-        fail("/n", "bedrock converse returns one choice; `n` > 1 is not supported")
-    if body.get("logprobs") is not None and want_bool(body["logprobs"], "/logprobs"):
-        fail("/logprobs", "bedrock converse does not return log probabilities")
-    if body.get("top_logprobs") is not None and want_int(body["top_logprobs"], "/top_logprobs"):
-        fail("/top_logprobs", "bedrock converse does not return log probabilities")
-    if body.get("audio") is not None:
-        fail("/audio", "bedrock converse does not produce audio")
-    modalities = body.get("modalities")
-    if modalities is not None and "audio" in want_list(modalities, "/modalities"):
-        fail("/modalities", "bedrock converse does not produce audio")
-    if body.get("web_search_options") is not None:
-        fail("/web_search_options", "web search is not supported for bedrock converse")
-    for legacy in ("functions", "function_call"):
-        if body.get(legacy) is not None:
-            fail(f"/{legacy}", "legacy function calling is not supported; use `tools`")
 
 
 def _inference_config(body: Mapping[str, Any], default_max_tokens: int | None) -> dict[str, Any]:
@@ -245,7 +235,7 @@ def _messages(value: Any) -> tuple[str, list[dict[str, Any]], str | None]:
         message = want_mapping(raw, pointer)
         role = message.get("role")
         if role in ("system", "developer"):
-            text = _system_text(message.get("content"), f"{pointer}/content")
+            text = system_text(message.get("content"), f"{pointer}/content")
             if text:
                 system.append(text)
             continue
@@ -282,18 +272,6 @@ def _converse_message(turn: _Turn) -> dict[str, Any]:
     if not blocks:
         fail(f"/messages/{turn.first}/content", "message has no content")
     return {"role": turn.role, "content": blocks}
-
-
-def _system_text(content: Any, pointer: str) -> str:
-    if content is None or isinstance(content, str):
-        return content or ""
-    texts: list[str] = []
-    for j, raw in enumerate(want_list(content, pointer)):
-        part = want_mapping(raw, f"{pointer}/{j}")
-        if part.get("type") != "text":
-            fail(f"{pointer}/{j}/type", "system content may only hold text parts")
-        texts.append(want_str(part.get("text"), f"{pointer}/{j}/text"))
-    return "\n".join(t for t in texts if t)
 
 
 def _content_blocks(content: Any, pointer: str, *, images: bool,
@@ -362,26 +340,9 @@ def _assistant_blocks(message: Mapping[str, Any], pointer: str) -> list[dict[str
         blocks.append({"toolUse": {
             "toolUseId": want_str(call.get("id"), f"{cp}/id"),
             "name": want_str(function.get("name"), f"{cp}/function/name"),
-            "input": _arguments(function.get("arguments"), f"{cp}/function/arguments"),
+            "input": arguments(function.get("arguments"), f"{cp}/function/arguments"),
         }})
     return blocks
-
-
-def _arguments(value: Any, pointer: str) -> dict[str, Any]:
-    if isinstance(value, Mapping):
-        return dict(value)
-    text = want_str(value, pointer)
-    if not text.strip():
-        return {}
-    try:
-        parsed = json.loads(text)
-    except ValueError as exc:
-        fail(pointer, f"tool call arguments are not valid JSON: {exc}")
-    except RecursionError:
-        fail(pointer, "tool call arguments are nested too deeply")
-    if not isinstance(parsed, dict):
-        fail(pointer, "tool call arguments must be a JSON object")
-    return parsed
 
 
 def _tool_result(message: Mapping[str, Any], pointer: str) -> dict[str, Any]:
@@ -394,12 +355,13 @@ def _tool_result(message: Mapping[str, Any], pointer: str) -> dict[str, Any]:
 def _tool_config(body: Mapping[str, Any]) -> dict[str, Any] | None:
     """`toolConfig`, with `response_format` folded in; None when there is nothing to send."""
     raw_tools = body.get("tools")
-    tools = [] if raw_tools is None else _tools(raw_tools)
+    tools = [] if raw_tools is None else [_tool(t) for t in function_tools(raw_tools, TARGET)]
     choice = None if body.get("tool_choice") is None else _tool_choice(body["tool_choice"])
     if body.get("parallel_tool_calls") is not None:
         want_bool(body["parallel_tool_calls"], "/parallel_tool_calls")
-    format_tool = _response_format_tool(body.get("response_format"))
-    if format_tool is not None:
+    emulated = response_format_tool(body.get("response_format"), TARGET)
+    if emulated is not None:
+        format_tool = _tool(emulated)
         kind = "auto" if choice is None else next(iter(choice))
         if kind == "auto" and tools:
             choice = {"any": {}}
@@ -419,36 +381,12 @@ def _tool_config(body: Mapping[str, Any]) -> dict[str, Any] | None:
     return out
 
 
-def _tools(value: Any) -> list[dict[str, Any]]:
-    tools: list[dict[str, Any]] = []
-    for j, raw in enumerate(want_list(value, "/tools")):
-        pointer = f"/tools/{j}"
-        tool = want_mapping(raw, pointer)
-        if tool.get("type", "function") != "function":
-            fail(f"{pointer}/type", f"tool type `{tool.get('type')}` is not supported")
-        function = want_mapping(tool.get("function"), f"{pointer}/function")
-        name = want_str(function.get("name"), f"{pointer}/function/name")
-        if name == RESPONSE_FORMAT_TOOL:
-            fail(f"{pointer}/function/name", f"tool name `{name}` is reserved")
-        spec: dict[str, Any] = {"name": name}
-        if function.get("description") is not None:
-            description = want_str(function["description"], f"{pointer}/function/description")
-            if description:
-                spec["description"] = description
-        schema = _object_schema(function.get("parameters"), f"{pointer}/function/parameters")
-        spec["inputSchema"] = {"json": schema}
-        tools.append({"toolSpec": spec})
-    return tools
-
-
-def _object_schema(value: Any, pointer: str) -> dict[str, Any]:
-    if value is None:
-        return {"type": "object", "properties": {}}
-    schema = dict(want_mapping(value, pointer))
-    schema.setdefault("type", "object")
-    if schema["type"] != "object":
-        fail(f"{pointer}/type", "bedrock converse needs an object schema (`type: object`)")
-    return schema
+def _tool(tool: FunctionTool) -> dict[str, Any]:
+    spec: dict[str, Any] = {"name": tool.name}
+    if tool.description:
+        spec["description"] = tool.description
+    spec["inputSchema"] = {"json": tool.schema}
+    return {"toolSpec": spec}
 
 
 def _tool_choice(value: Any) -> dict[str, Any]:
@@ -463,30 +401,6 @@ def _tool_choice(value: Any) -> dict[str, Any]:
         fail("/tool_choice/type", f"tool_choice type `{choice.get('type')}` is not supported")
     function = want_mapping(choice.get("function"), "/tool_choice/function")
     return {"tool": {"name": want_str(function.get("name"), "/tool_choice/function/name")}}
-
-
-def _response_format_tool(value: Any) -> dict[str, Any] | None:
-    if value is None:
-        return None
-    fmt = want_mapping(value, "/response_format")
-    kind = fmt.get("type")
-    description = "Give your complete answer to the user by calling this tool."
-    if kind == "text":
-        return None
-    if kind == "json_object":
-        schema: dict[str, Any] = {"type": "object"}
-        description += " Its input is the answer, as a JSON object."
-    elif kind == "json_schema":
-        spec = want_mapping(fmt.get("json_schema"), "/response_format/json_schema")
-        schema = _object_schema(spec.get("schema"), "/response_format/json_schema/schema")
-        description += " Its input is the answer, as JSON following the schema."
-        if spec.get("description") is not None:
-            extra = want_str(spec["description"], "/response_format/json_schema/description")
-            description += f" {extra}"
-    else:
-        fail("/response_format/type", f"response_format type `{kind}` is not supported")
-    return {"toolSpec": {"name": RESPONSE_FORMAT_TOOL, "description": description,
-                         "inputSchema": {"json": schema}}}
 
 
 # ---------------------------------------------------------------------------------------------
