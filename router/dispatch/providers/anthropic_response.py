@@ -17,6 +17,7 @@ from router.dispatch.providers.anthropic_common import (
     want_mapping,
     want_str,
 )
+from router.dispatch.providers.openai_response import add_tool_use, completion
 
 # ---------------------------------------------------------------------------------------------
 # responses
@@ -66,41 +67,16 @@ def from_anthropic(resp: Mapping[str, Any], model: str, created: int) -> dict[st
         if kind == "text":
             texts.append(want_str(block.get("text"), f"{pointer}/text"))
         elif kind == "tool_use":
-            call_id = want_str(block.get("id"), f"{pointer}/id")
-            name = want_str(block.get("name"), f"{pointer}/name")
-            arguments = json.dumps(want_mapping(block.get("input"), f"{pointer}/input"),
-                                   ensure_ascii=False)
-            if name == RESPONSE_FORMAT_TOOL:
-                texts.append(arguments)
-            else:
-                tool_calls.append({"id": call_id, "type": "function",
-                                   "function": {"name": name, "arguments": arguments}})
+            add_tool_use(want_str(block.get("id"), f"{pointer}/id"),
+                         want_str(block.get("name"), f"{pointer}/name"),
+                         want_mapping(block.get("input"), f"{pointer}/input"), texts, tool_calls)
     stop_reason = resp.get("stop_reason")
     if stop_reason is not None:
         want_str(stop_reason, "/stop_reason")
-    joined = "".join(texts)
-    message: dict[str, Any] = {
-        "role": "assistant",
-        "content": joined if joined or not tool_calls else None,
-        "refusal": None,
-    }
-    if tool_calls:
-        message["tool_calls"] = tool_calls
-    out: dict[str, Any] = {
-        "id": message_id,
-        "object": "chat.completion",
-        "created": created,
-        "model": model,
-        "choices": [{
-            "index": 0,
-            "message": message,
-            "logprobs": None,
-            "finish_reason": _finish_reason(stop_reason, bool(tool_calls)),
-        }],
-    }
-    if resp.get("usage") is not None:
-        out["usage"] = _openai_usage(want_mapping(resp["usage"], "/usage"), "/usage")
-    return out
+    usage = (None if resp.get("usage") is None
+             else _openai_usage(want_mapping(resp["usage"], "/usage"), "/usage"))
+    return completion(message_id, created, model, texts, tool_calls,
+                      _finish_reason(stop_reason, bool(tool_calls)), usage)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -27,7 +27,6 @@ from router.dispatch.failures import (
     MAX_ERROR_BODY_CHARS,
     FailureKind,
     UpstreamFailure,
-    from_exception,
     malformed,
 )
 from router.dispatch.providers.base import Endpoint, ProviderCall
@@ -41,11 +40,11 @@ from router.dispatch.providers.bedrock_translate import (
 )
 from router.dispatch.providers.http import (
     MAX_EVENT_CHARS,
-    MAX_RESPONSE_BYTES,
     dumps,
     open_stream,
     parse_json,
     post_json,
+    stream_chunks,
 )
 
 RATE_LIMITED = frozenset({"throttlingException", "serviceUnavailableException"})
@@ -148,22 +147,10 @@ async def event_stream(resp: httpx.Response, provider: str
     from botocore.eventstream import EventStreamBuffer, ParserError
 
     buffer = EventStreamBuffer()
-    received = pending = 0
-    chunks = resp.aiter_bytes()
-    while True:
+    pending = 0  # bytes of the message being received
+    async for data in stream_chunks(resp, provider):
         failure: UpstreamFailure | None = None
-        try:
-            data = await anext(chunks)
-        except StopAsyncIteration:
-            return
-        except (httpx.HTTPError, OSError) as exc:
-            failure = from_exception(exc, provider)
-        if failure is not None:
-            raise failure
-        received += len(data)
         pending += len(data)
-        if received > MAX_RESPONSE_BYTES:
-            raise malformed(provider, f"stream over {MAX_RESPONSE_BYTES} bytes")
         buffer.add_data(data)
         messages = []
         try:

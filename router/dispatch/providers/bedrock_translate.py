@@ -98,7 +98,6 @@ Streams
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -124,6 +123,7 @@ from router.dispatch.providers.openai_request import (
     response_format_tool,
     system_text,
 )
+from router.dispatch.providers.openai_response import add_tool_use, completion
 
 TARGET = "bedrock converse"
 
@@ -454,41 +454,15 @@ def from_converse(
         elif "toolUse" in block:
             tp = f"{pointer}/toolUse"
             tool_use = want_mapping(block["toolUse"], tp)
-            call_id = want_str(tool_use.get("toolUseId"), f"{tp}/toolUseId")
-            name = want_str(tool_use.get("name"), f"{tp}/name")
-            arguments = json.dumps(want_mapping(tool_use.get("input"), f"{tp}/input"),
-                                   ensure_ascii=False)
-            if name == RESPONSE_FORMAT_TOOL:
-                texts.append(arguments)
-            else:
-                tool_calls.append({"id": call_id, "type": "function",
-                                   "function": {"name": name, "arguments": arguments}})
+            add_tool_use(want_str(tool_use.get("toolUseId"), f"{tp}/toolUseId"),
+                         want_str(tool_use.get("name"), f"{tp}/name"),
+                         want_mapping(tool_use.get("input"), f"{tp}/input"), texts, tool_calls)
     stop_reason = data.get("stopReason")
     if stop_reason is not None:
         want_str(stop_reason, "/stopReason")
-    joined = "".join(texts)
-    reply: dict[str, Any] = {
-        "role": "assistant",
-        "content": joined if joined or not tool_calls else None,
-        "refusal": None,
-    }
-    if tool_calls:
-        reply["tool_calls"] = tool_calls
-    out: dict[str, Any] = {
-        "id": response_id,
-        "object": "chat.completion",
-        "created": created,
-        "model": model,
-        "choices": [{
-            "index": 0,
-            "message": reply,
-            "logprobs": None,
-            "finish_reason": _finish_reason(stop_reason, bool(tool_calls)),
-        }],
-    }
-    if data.get("usage") is not None:
-        out["usage"] = _openai_usage(data["usage"], "/usage")
-    return out
+    usage = None if data.get("usage") is None else _openai_usage(data["usage"], "/usage")
+    return completion(response_id, created, model, texts, tool_calls,
+                      _finish_reason(stop_reason, bool(tool_calls)), usage)
 
 
 # ---------------------------------------------------------------------------------------------

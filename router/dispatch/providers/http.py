@@ -139,10 +139,9 @@ async def error_content(resp: httpx.Response) -> bytes:
     return bytes(buf)
 
 
-async def sse_events(resp: httpx.Response, provider: str) -> AsyncIterator[SSEEvent]:
-    """The server-sent events of a streamed answer, bounded in size (the whole stream, one
-    event, one line); transport failures mid-stream are raised as `UpstreamFailure`."""
-    parser = SSEParser(max_event_chars=MAX_EVENT_CHARS)
+async def stream_chunks(resp: httpx.Response, provider: str) -> AsyncIterator[bytes]:
+    """The bytes of a streamed answer as they arrive, `MAX_RESPONSE_BYTES` in all; transport
+    failures mid-stream are raised as `UpstreamFailure`."""
     received = 0
     chunks = resp.aiter_bytes()
     while True:
@@ -158,6 +157,15 @@ async def sse_events(resp: httpx.Response, provider: str) -> AsyncIterator[SSEEv
         received += len(data)
         if received > MAX_RESPONSE_BYTES:
             raise malformed(provider, f"stream over {MAX_RESPONSE_BYTES} bytes")
+        yield data
+
+
+async def sse_events(resp: httpx.Response, provider: str) -> AsyncIterator[SSEEvent]:
+    """The server-sent events of a streamed answer, bounded in size (the whole stream, one
+    event, one line); transport failures mid-stream are raised as `UpstreamFailure`."""
+    parser = SSEParser(max_event_chars=MAX_EVENT_CHARS)
+    async for data in stream_chunks(resp, provider):
+        failure: UpstreamFailure | None = None
         try:
             events = parser.feed_bytes(data)
         except SSEEventTooLarge:
