@@ -126,7 +126,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     else:
         if not args.live:
             disabled = len(router.catalog.disabled)
-            print("(live state not consulted: every offering counted as available"
+            print("(live state not consulted: every callable offering counted as available"
                   + (f", except {disabled} disabled by overlays)" if disabled else ")"))
         style = style_for(sys.stdout)
         shown = found if args.all else found[:EXPLAINED]
