@@ -25,7 +25,8 @@ def decision_table(result: RouteResult, catalog_label: str, max_rows: int | None
         f"request  input_tokens≈{f.input_tokens}  max_output_tokens={fmt(f.max_output_tokens)}"
         f"  needs=[{', '.join(f.needs)}]  labels=[{', '.join(f.labels)}]",
         "live     " + ("consulted (keys in the environment)" if ctx.live.consulted
-                       else "not consulted: every callable offering counted as available (use --live)"),
+                       else "not consulted: every callable offering counted as available "
+                            "(use --live)"),
         "",
     ]
     if dec.selected is None:

@@ -153,9 +153,10 @@ def bedrock(region: str, environ: Mapping[str, str], own_base_url: str | None,
     if check_credentials and aws_credentials(environ) is None:
         raise CloudUnreachable("no_key", "no AWS credentials: set AWS_ACCESS_KEY_ID and "
                                          "AWS_SECRET_ACCESS_KEY, or AWS_PROFILE")
-    static = bool(environ.get("AWS_ACCESS_KEY_ID") and environ.get("AWS_SECRET_ACCESS_KEY"))
+    ready = bool((environ.get("AWS_ACCESS_KEY_ID") and environ.get("AWS_SECRET_ACCESS_KEY"))
+                 or _CHAIN)  # no file or network to read: sign on the event loop
     signer = SigV4("bedrock", "bedrock", aws_region, lambda: aws_credentials(environ),
-                   blocking=not static)
+                   blocking=not ready)
     return Endpoint("bedrock", "bedrock", base, None, auth=signer, region=aws_region)
 
 

@@ -16,6 +16,10 @@ decides where a key goes. A key goes only to the URL the *environment* pairs wit
 An offering whose `base_url` is not the endpoint its key is paired with is called without a
 key when its provider needs none (vLLM, Ollama, …) and is `no_key` otherwise, with a reason
 that says how to name a key for it.
+
+The clouds (Bedrock, Azure OpenAI and AI Foundry, Vertex AI) are resolved per region by
+`router.dispatch.providers.clouds`, with their own credentials; `static_unreachable` says which
+providers this installation cannot call at all (no adapter, or its extra not installed).
 """
 
 from __future__ import annotations
