@@ -506,3 +506,21 @@ def test_a_corrupt_event_stream_frame_is_malformed(bedrock: FakeProvider,
                         policy(only("bedrock", "azure")), {**REQUEST, "stream": True}))
     text = "".join(ch["delta"].get("content") or "" for c in chunks for ch in c["choices"])
     assert text == "azure after a corrupt frame"
+
+
+def test_a_broken_aws_profile_is_no_key_not_a_crash(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The process environment goes through botocore's chain; an unknown profile there must
+    read as "no credentials", never as an exception out of the router."""
+    import os
+
+    from router.dispatch.providers import clouds
+    monkeypatch.setattr(clouds, "_CHAIN", [])
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_PROFILE", "no-such-profile")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    with pytest.raises(clouds.CloudUnreachable) as info:
+        clouds.resolve_cloud("bedrock", "eu", NOVA, os.environ, None)
+    assert info.value.status == "no_key" and "no AWS credentials" in info.value.reason

@@ -119,10 +119,16 @@ _CHAIN: list[Any] = []  # botocore's chain, resolved once per process for os.env
 
 
 def _aws_chain() -> Any:
+    """botocore's credential chain, resolved once; None when it finds nothing or its
+    configuration is broken (an unknown `AWS_PROFILE`, an unreadable config file)."""
     with _CHAIN_LOCK:
         if not _CHAIN:
             import botocore.session
-            _CHAIN.append(botocore.session.get_session().get_credentials())
+            try:
+                found = botocore.session.get_session().get_credentials()
+            except Exception:  # botocore raises many kinds; without credentials it is no_key
+                found = None
+            _CHAIN.append(found)
         return _CHAIN[0]
 
 
