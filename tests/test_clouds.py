@@ -524,3 +524,33 @@ def test_a_broken_aws_profile_is_no_key_not_a_crash(tmp_path: Path,
     with pytest.raises(clouds.CloudUnreachable) as info:
         clouds.resolve_cloud("bedrock", "eu", NOVA, os.environ, None)
     assert info.value.status == "no_key" and "no AWS credentials" in info.value.reason
+
+
+def test_bedrock_mantle_with_a_bedrock_api_key() -> None:
+    """Bedrock Mantle: the OpenAI-compatible surface for open models, the Anthropic Messages
+    surface for Claude, the Bedrock API key as the bearer token on both."""
+    key = "bedrock-api-key-0123456789"
+    with FakeProvider(api_key=key, azure_entra_token=key) as fake:
+        fake.script(ok("gpt-oss here"), ok("claude here"))
+        cat = build_catalog({"schema": 1, "source": "mantle", "offerings": [
+            offering("bedrock_mantle/gpt-oss-120b", "bedrock_mantle", "global", 0.1,
+                     api_model="openai.gpt-oss-120b"),
+            offering("bedrock_mantle/claude-haiku-4-5", "bedrock_mantle", "global", 0.2,
+                     api_model="anthropic.claude-haiku-4-5")]})
+        env = {"BEDROCK_MANTLE_API_KEY": key, "BEDROCK_MANTLE_BASE_URL": fake.base_url}
+        done = run(complete(make_router(env, cat), policy(), REQUEST))
+        assert done.response["choices"][0]["message"]["content"] == "gpt-oss here"
+        sent = fake.requests[0]
+        assert sent.path == "/v1/chat/completions" and sent.json["model"] == "openai.gpt-oss-120b"
+        assert sent.headers["authorization"] == f"Bearer {key}"
+        done = run(complete(make_router(env, cat),
+                            policy(["==", "id", "bedrock_mantle/claude-haiku-4-5"]), REQUEST))
+        assert done.response["choices"][0]["message"]["content"] == "claude here"
+        sent = fake.requests[1]
+        assert sent.path == "/anthropic/v1/messages"
+        assert sent.json["model"] == "anthropic.claude-haiku-4-5"
+        assert sent.headers["authorization"] == f"Bearer {key}" and "x-api-key" not in sent.headers
+        assert key not in json.dumps(done.record())
+    router = make_router({}, cat)
+    ep = router.endpoint(cat.get("bedrock_mantle/gpt-oss-120b"))  # type: ignore[arg-type]
+    assert ep.status == "no_key" and "BEDROCK_MANTLE_API_KEY" in ep.reason  # type: ignore[union-attr]

@@ -144,3 +144,17 @@ def _stream_error_kind(error_type: str) -> Any:
     if error_type in ("overloaded_error", "rate_limit_error"):
         return "rate_limit"
     return "error"
+
+
+class MantleAnthropic(AnthropicMessages):
+    """Claude on Bedrock Mantle: Anthropic Messages at `{base}/v1/messages`, the Bedrock API
+    key sent as a bearer token."""
+
+    wire = "mantle_anthropic"
+
+    def key_headers(self, endpoint: Endpoint) -> dict[str, str]:
+        headers = {"content-type": "application/json", "accept": "application/json",
+                   "anthropic-version": API_VERSION}
+        if endpoint.api_key is not None:
+            headers["authorization"] = "Bearer " + endpoint.api_key.reveal()
+        return headers

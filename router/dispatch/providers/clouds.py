@@ -9,6 +9,9 @@ so an offering the policy admitted as `eu` is never sent outside the EU:
   `AWS_DEFAULT_REGION`, else us-east-1. The endpoint is `bedrock-runtime.<region>.amazonaws.com`
   unless `BEDROCK_<REGION>_BASE_URL` or `BEDROCK_BASE_URL` is set. Requests are signed (SigV4)
   with the standard AWS credential chain; no secret leaves the process.
+- **Bedrock Mantle** (`bedrock_mantle`): Bedrock's OpenAI-compatible endpoint
+  `bedrock-mantle.<region>.api.aws` with a Bedrock API key (`BEDROCK_MANTLE_API_KEY`) as the
+  bearer token; the region as for Bedrock (`BEDROCK_MANTLE_REGION` for `global`).
 - **Azure OpenAI** (`azure`) and **Azure AI Foundry** (`azure_ai`): one resource per macro
   region, `AZURE_<REGION>_BASE_URL` with its key `AZURE_<REGION>_API_KEY` (`AZURE_BASE_URL` and
   `AZURE_API_KEY` for `global`; `AZURE_AI_…` likewise). An EU offering never falls back to the
@@ -38,7 +41,7 @@ from router.dispatch.providers.base import Endpoint, Secret
 from router.dispatch.providers.extras import installed, missing_reason
 from router.dispatch.providers.urls import same_endpoint
 
-CLOUD_PROVIDERS = ("bedrock", "azure", "azure_ai", "vertex_ai")
+CLOUD_PROVIDERS = ("bedrock", "bedrock_mantle", "azure", "azure_ai", "vertex_ai")
 CLOUD_EXTRAS = {"bedrock": "aws", "vertex_ai": "gcp"}  # azure's extra is needed for Entra only
 
 BEDROCK_REGIONS = {
@@ -164,6 +167,31 @@ def bedrock(region: str, environ: Mapping[str, str], own_base_url: str | None,
     signer = SigV4("bedrock", "bedrock", aws_region, lambda: aws_credentials(environ),
                    blocking=not ready)
     return Endpoint("bedrock", "bedrock", base, None, auth=signer, region=aws_region)
+
+
+def bedrock_mantle(region: str, api_model: str, environ: Mapping[str, str],
+                   own_base_url: str | None) -> Endpoint:
+    """Bedrock's OpenAI-compatible endpoint (`bedrock-mantle.<region>.api.aws`): Claude through
+    its Anthropic Messages surface (`/anthropic/v1/messages`), the rest through
+    `/v1/chat/completions`, both with a Bedrock API key as the bearer token."""
+    if region == "global":
+        aws_region = _setting(environ, "BEDROCK_MANTLE_REGION", "AWS_REGION",
+                              "AWS_DEFAULT_REGION") or "us-east-1"
+    else:
+        aws_region = (_setting(environ, f"BEDROCK_MANTLE_{region_prefix(region)}_REGION")
+                      or BEDROCK_REGIONS.get(region) or "us-east-1")
+    prefix = "BEDROCK_MANTLE" if region == "global" else f"BEDROCK_MANTLE_{region_prefix(region)}"
+    variable, url = _base(environ, prefix)
+    base = _checked_url(url, variable) if url else f"https://bedrock-mantle.{aws_region}.api.aws"
+    _own_url_refused("bedrock_mantle", own_base_url, base, variable)
+    key = environ.get("BEDROCK_MANTLE_API_KEY")
+    if not key:
+        raise CloudUnreachable("no_key", "no key: set BEDROCK_MANTLE_API_KEY (an Amazon Bedrock "
+                                         "API key)")
+    claude = api_model.startswith("anthropic.")
+    return Endpoint("bedrock_mantle", "mantle_anthropic" if claude else "openai",
+                    base.rstrip("/") + ("/anthropic" if claude else "/v1"), Secret(key),
+                    region=aws_region)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -317,6 +345,8 @@ def resolve_cloud(provider: str, region: str, api_model: str, environ: Mapping[s
     """The endpoint of a cloud offering; raises `CloudUnreachable`."""
     if provider == "bedrock":
         return bedrock(region, environ, own_base_url, check_credentials)
+    if provider == "bedrock_mantle":
+        return bedrock_mantle(region, api_model, environ, own_base_url)
     if provider in ("azure", "azure_ai"):
         return azure(provider, region, api_model, environ, own_base_url)
     return vertex(region, api_model, environ, own_base_url)

@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from router.catalog.offerings import base_url_problem, normalise_base_url
-from router.dispatch.providers.anthropic import AnthropicMessages
+from router.dispatch.providers.anthropic import AnthropicMessages, MantleAnthropic
 from router.dispatch.providers.azure import AzureAIModels, AzureOpenAI
 from router.dispatch.providers.base import Endpoint, Provider, Secret
 from router.dispatch.providers.bedrock import BedrockConverse
@@ -173,7 +173,7 @@ SPECS: dict[str, ProviderSpec] = {s.name: s for s in (
 
 ADAPTERS: dict[str, Provider] = {a.wire: a for a in (
     OpenAICompatible(), AnthropicMessages(), BedrockConverse(), AzureOpenAI(), AzureAIModels(),
-    VertexOpenAI(), VertexAnthropic(), VertexPublisher(),
+    VertexOpenAI(), VertexAnthropic(), VertexPublisher(), MantleAnthropic(),
 )}
 
 
