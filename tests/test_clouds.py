@@ -554,3 +554,31 @@ def test_bedrock_mantle_with_a_bedrock_api_key() -> None:
     router = make_router({}, cat)
     ep = router.endpoint(cat.get("bedrock_mantle/gpt-oss-120b"))  # type: ignore[arg-type]
     assert ep.status == "no_key" and "BEDROCK_MANTLE_API_KEY" in ep.reason  # type: ignore[union-attr]
+
+
+def test_debug_logging_never_writes_a_signature_or_token(
+        bedrock: FakeProvider, azure: FakeProvider, caplog: pytest.LogCaptureFixture) -> None:
+    """botocore's signer logs the canonical request (with the session token) and the signature
+    at DEBUG; the router drops those records."""
+    import logging
+    bedrock.script_for(NOVA, ok("x"))
+    with caplog.at_level(logging.DEBUG):
+        run(complete(make_router(cloud_env(bedrock, azure)), policy(only("bedrock")), REQUEST))
+    signature = bedrock.requests[0].headers["authorization"].rsplit("Signature=", 1)[1]
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert caplog.records  # debug logging was on (httpx, asyncio, …)
+    assert signature not in text and TOKEN not in text and SECRET not in text
+
+
+def test_debug_logging_never_writes_a_google_token(
+        bedrock: FakeProvider, azure: FakeProvider,
+        service_account: tuple[Path, TokenEndpoint], caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+    path, _ = service_account
+    azure.script(ok("gemini here"))
+    env = {"GOOGLE_APPLICATION_CREDENTIALS": str(path), "VERTEX_BASE_URL": azure.base_url}
+    with caplog.at_level(logging.DEBUG):
+        run(complete(make_router(env), policy(only("vertex_ai")), REQUEST))
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert caplog.records and VERTEX_TOKEN not in text
+    assert "BEGIN PRIVATE KEY" not in text

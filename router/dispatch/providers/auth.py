@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -22,6 +23,19 @@ from typing import Any, Protocol
 from router.dispatch.failures import UpstreamFailure
 
 TOKEN_REFRESH_MARGIN_S = 300.0  # a bearer token is renewed this long before it expires
+
+
+def _no_debug(record: logging.LogRecord) -> bool:
+    return record.levelno > logging.DEBUG
+
+
+def quiet_signer_log() -> None:
+    """botocore's signer logs the canonical request (signed headers, the session token among
+    them), the string to sign and the signature at DEBUG: drop its DEBUG records, so that
+    turning on debug logging never writes a credential or a signature."""
+    logger = logging.getLogger("botocore.auth")
+    if _no_debug not in logger.filters:
+        logger.addFilter(_no_debug)
 
 
 class Auth(Protocol):
@@ -72,6 +86,7 @@ class SigV4:
         from botocore.auth import SigV4Auth
         from botocore.awsrequest import AWSRequest
 
+        quiet_signer_log()
         failure: UpstreamFailure | None = None
         creds: Any = None
         try:
