@@ -582,3 +582,22 @@ def test_debug_logging_never_writes_a_google_token(
     text = "\n".join(r.getMessage() for r in caplog.records)
     assert caplog.records and VERTEX_TOKEN not in text
     assert "BEGIN PRIVATE KEY" not in text
+
+
+@pytest.mark.parametrize("provider", ["bedrock", "azure"])
+def test_a_cloud_stream_the_caller_closes_early_is_cancelled_at_once(
+        provider: str, bedrock: FakeProvider, azure: FakeProvider) -> None:
+    fake = bedrock if provider == "bedrock" else azure
+    fake.script(ok("a b c d e f g h", chunks=8, chunk_delay=0.05))
+    router = make_router(cloud_env(bedrock, azure))
+
+    async def first_only() -> list[str]:
+        try:
+            stream = await router.stream(policy(only(provider)), {**REQUEST, "stream": True})
+            async for _ in stream:
+                break
+            await stream.aclose()
+            return [a.outcome for a in stream.outcome.attempts]
+        finally:
+            await router.aclose()
+    assert run(first_only()) == ["cancelled"]

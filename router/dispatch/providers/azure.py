@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import urllib.parse
 from collections.abc import AsyncIterator, Mapping
+from contextlib import aclosing
 from typing import Any
 
 import httpx
@@ -71,8 +72,9 @@ class _AzureKeyHeaders(OpenAICompatible):
     async def stream(self, client: httpx.AsyncClient, call: ProviderCall,
                      now: dt.datetime) -> AsyncIterator[dict[str, Any]]:
         try:
-            async for chunk in super().stream(client, call, now):
-                yield chunk
+            async with aclosing(super().stream(client, call, now)) as chunks:
+                async for chunk in chunks:  # closed at once when the caller stops reading
+                    yield chunk
         except UpstreamFailure as exc:
             failure = content_filtered(exc, call.endpoint.provider)
         else:
