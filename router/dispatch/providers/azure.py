@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import datetime as dt
 import urllib.parse
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import aclosing
-from typing import Any
+from typing import Any, cast
 
 import httpx
 
@@ -72,7 +72,8 @@ class _AzureKeyHeaders(OpenAICompatible):
     async def stream(self, client: httpx.AsyncClient, call: ProviderCall,
                      now: dt.datetime) -> AsyncIterator[dict[str, Any]]:
         try:
-            async with aclosing(super().stream(client, call, now)) as chunks:
+            chunks = cast(AsyncGenerator[dict[str, Any], None], super().stream(client, call, now))
+            async with aclosing(chunks):
                 async for chunk in chunks:  # closed at once when the caller stops reading
                     yield chunk
         except UpstreamFailure as exc:
