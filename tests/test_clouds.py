@@ -601,3 +601,25 @@ def test_a_cloud_stream_the_caller_closes_early_is_cancelled_at_once(
         finally:
             await router.aclose()
     assert run(first_only()) == ["cancelled"]
+
+
+def test_an_overlay_gives_an_azure_offering_its_own_resource(bedrock: FakeProvider,
+                                                            azure: FakeProvider) -> None:
+    """`api_key_env = CONTOSO_API_KEY` → called at `CONTOSO_BASE_URL` with that key, in Azure's
+    wire format; a `base_url` elsewhere is refused (the key only goes where it is paired)."""
+    azure.script(ok("contoso here"))
+    cat = build_catalog({"schema": 1, "source": "overlay", "offerings": [
+        offering("azure/eu/contoso-gpt", "azure", "eu", 0.1, api_model="contoso-gpt-prod",
+                 api_key_env="CONTOSO_API_KEY")]})
+    env = {"CONTOSO_BASE_URL": azure.base_url, "CONTOSO_API_KEY": AZURE_KEY}
+    done = run(complete(make_router(env, cat), policy(), REQUEST))
+    assert done.response["choices"][0]["message"]["content"] == "contoso here"
+    sent = azure.requests[0]
+    assert sent.path == "/openai/deployments/contoso-gpt-prod/chat/completions"
+    assert sent.headers["api-key"] == AZURE_KEY
+    elsewhere = build_catalog({"schema": 1, "source": "overlay", "offerings": [
+        offering("azure/eu/contoso-gpt", "azure", "eu", 0.1, api_key_env="CONTOSO_API_KEY",
+                 base_url="https://attacker.example/v1")]})
+    router = make_router(env, elsewhere)
+    ep = router.endpoint(elsewhere.get("azure/eu/contoso-gpt"))  # type: ignore[arg-type]
+    assert ep.status == "no_key"  # type: ignore[union-attr]

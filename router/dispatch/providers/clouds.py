@@ -15,8 +15,10 @@ so an offering the policy admitted as `eu` is never sent outside the EU:
 - **Azure OpenAI** (`azure`) and **Azure AI Foundry** (`azure_ai`): one resource per macro
   region, `AZURE_<REGION>_BASE_URL` with its key `AZURE_<REGION>_API_KEY` (`AZURE_BASE_URL` and
   `AZURE_API_KEY` for `global`; `AZURE_AI_…` likewise). An EU offering never falls back to the
-  global resource. Without a key, Entra ID tokens (`azure-identity`) are used when
-  `AZURE_CLIENT_ID`, `AZURE_TENANT_ID` or `AZURE_USE_ENTRA_ID` is set.
+  global resource. An overlay may give an Azure offering its own resource by naming its key
+  variable (`api_key_env = "CONTOSO_API_KEY"`: called at `CONTOSO_BASE_URL`), as for any
+  provider. Without a key, Entra ID tokens (`azure-identity`) are used when `AZURE_CLIENT_ID`,
+  `AZURE_TENANT_ID` or `AZURE_USE_ENTRA_ID` is set.
 - **Vertex AI**: project from `VERTEX_PROJECT` (or `VERTEXAI_PROJECT`, `GOOGLE_CLOUD_PROJECT`,
   else the credentials' own), location from `VERTEX_<REGION>_LOCATION` / `VERTEX_LOCATION`,
   else a default per macro region (`global` → the global endpoint); credentials from
@@ -212,12 +214,24 @@ def _entra_tokens(provider: str) -> BearerTokens:
     return BearerTokens(provider, "Entra ID token", fetch)
 
 
+@dataclass(frozen=True)
+class OwnResource:
+    """An Azure offering (from an overlay) that names its key variable: the resource URL the
+    environment pairs with that variable (`X_API_KEY` → `X_BASE_URL`)."""
+
+    key_variable: str
+    variable: str
+    url: str | None
+
+
 def azure(provider: str, region: str, api_model: str, environ: Mapping[str, str],
-          own_base_url: str | None) -> Endpoint:
+          own_base_url: str | None, own: OwnResource | None = None) -> Endpoint:
     name = "AZURE" if provider == "azure" else "AZURE_AI"
     prefix = name if region == "global" else f"{name}_{region_prefix(region)}"
     variable, url = _base(environ, prefix)
     key_variable = prefix + "_API_KEY"
+    if own is not None:
+        variable, url, key_variable = own.variable, own.url, own.key_variable
     if url is None:
         raise CloudUnreachable("no_key", (
             f"not configured: set {variable} to your {region} resource's endpoint and "
@@ -341,12 +355,14 @@ def vertex_path(endpoint: Endpoint, tail: str) -> str:
 
 
 def resolve_cloud(provider: str, region: str, api_model: str, environ: Mapping[str, str],
-                  own_base_url: str | None, check_credentials: bool = True) -> Endpoint:
-    """The endpoint of a cloud offering; raises `CloudUnreachable`."""
+                  own_base_url: str | None, check_credentials: bool = True,
+                  own: OwnResource | None = None) -> Endpoint:
+    """The endpoint of a cloud offering; raises `CloudUnreachable`. `own` (Azure only) is the
+    resource an offering's `api_key_env` names."""
     if provider == "bedrock":
         return bedrock(region, environ, own_base_url, check_credentials)
     if provider == "bedrock_mantle":
         return bedrock_mantle(region, api_model, environ, own_base_url)
     if provider in ("azure", "azure_ai"):
-        return azure(provider, region, api_model, environ, own_base_url)
+        return azure(provider, region, api_model, environ, own_base_url, own)
     return vertex(region, api_model, environ, own_base_url)

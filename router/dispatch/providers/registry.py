@@ -36,6 +36,7 @@ from router.dispatch.providers.clouds import (
     CLOUD_EXTRAS,
     CLOUD_PROVIDERS,
     CloudUnreachable,
+    OwnResource,
     resolve_cloud,
 )
 from router.dispatch.providers.extras import installed, missing_reason
@@ -236,12 +237,17 @@ def resolve(provider: str, environ: Mapping[str, str], offering_base_url: str | 
     called. `offering_base_url`, `api_key_env`, `region` and `api_model` are the offering's
     own fields (the clouds' endpoints depend on the region, and some on the model)."""
     if provider in CLOUD_PROVIDERS:
+        own = None
         if api_key_env is not None:
-            return Unreachable("unsupported", f"`{provider}` offerings take their credentials "
-                                              "from the cloud's own settings, not api_key_env")
+            if provider not in ("azure", "azure_ai"):
+                return Unreachable("unsupported", f"`{provider}` offerings take their "
+                                                  "credentials from the cloud's own settings, "
+                                                  "not api_key_env")
+            destination = key_destination(api_key_env, environ)
+            own = OwnResource(api_key_env, destination.variable, destination.url)
         try:
             return resolve_cloud(provider, region, api_model, environ, offering_base_url,
-                                 check_credentials)
+                                 check_credentials, own)
         except CloudUnreachable as exc:
             return Unreachable(exc.status, exc.reason)
     spec = SPECS.get(provider)
