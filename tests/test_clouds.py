@@ -623,3 +623,22 @@ def test_an_overlay_gives_an_azure_offering_its_own_resource(bedrock: FakeProvid
     router = make_router(env, elsewhere)
     ep = router.endpoint(elsewhere.get("azure/eu/contoso-gpt"))  # type: ignore[arg-type]
     assert ep.status == "no_key"  # type: ignore[union-attr]
+
+
+def test_without_any_aws_setting_the_chain_is_not_consulted(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No `AWS_…` variable and no ~/.aws files: Bedrock is `no_key` at once, without asking
+    botocore's chain (whose last step waits on the EC2 metadata service)."""
+    import os
+
+    from router.dispatch.providers import clouds
+    monkeypatch.setattr(clouds, "_CHAIN", [])
+    for name in [n for n in os.environ if n.startswith("AWS_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert clouds.aws_credentials(os.environ) is None
+    assert clouds._CHAIN == []  # not consulted
+    (tmp_path / ".aws").mkdir()
+    (tmp_path / ".aws" / "config").write_text("[default]\nregion = eu-west-1\n")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    assert clouds.aws_configured(os.environ)

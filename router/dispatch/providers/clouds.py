@@ -35,6 +35,7 @@ import threading
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from router.catalog.offerings import base_url_problem, normalise_base_url
@@ -137,15 +138,26 @@ def _aws_chain() -> Any:
         return _CHAIN[0]
 
 
+def aws_configured(environ: Mapping[str, str]) -> bool:
+    """Whether anything says this process uses AWS: an `AWS_…` variable or a shared config or
+    credentials file. Without one the chain is not consulted, since its last step asks the EC2
+    instance metadata service and waits a second for it on every machine that is not on EC2
+    (on EC2 with only an instance role, set `AWS_REGION`)."""
+    if any(name.startswith("AWS_") for name in environ):
+        return True
+    home = Path(environ.get("HOME") or Path.home())
+    return (home / ".aws" / "config").exists() or (home / ".aws" / "credentials").exists()
+
+
 def aws_credentials(environ: Mapping[str, str]) -> Any:
-    """Static keys from `environ`, else (for the process environment only) botocore's standard
-    chain: profiles and shared config, SSO, web identity, container and instance roles. None
-    when there are none."""
+    """Static keys from `environ`, else (for the process environment only, when it uses AWS at
+    all) botocore's standard chain: profiles and shared config, SSO, web identity, container
+    and instance roles. None when there are none."""
     key_id, secret = environ.get("AWS_ACCESS_KEY_ID"), environ.get("AWS_SECRET_ACCESS_KEY")
     if key_id and secret:
         from botocore.credentials import Credentials
         return Credentials(key_id, secret, environ.get("AWS_SESSION_TOKEN") or None)
-    if environ is not os.environ:
+    if environ is not os.environ or not aws_configured(environ):
         return None
     return _aws_chain()
 
