@@ -642,3 +642,23 @@ def test_without_any_aws_setting_the_chain_is_not_consulted(
     (tmp_path / ".aws" / "config").write_text("[default]\nregion = eu-west-1\n")
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     assert clouds.aws_configured(os.environ)
+
+
+def test_without_any_google_setting_adc_is_not_looked_up(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from router.dispatch.providers import clouds
+    for name in ("GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_CLOUD_PROJECT", "VERTEX_PROJECT",
+                 "VERTEXAI_PROJECT", "CLOUDSDK_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setattr(clouds, "GCE_PRODUCT_NAME", tmp_path / "product_name")
+    assert not clouds.google_configured(os.environ)
+    (tmp_path / "product_name").write_text("Google Compute Engine\n")
+    assert clouds.google_configured(os.environ)
+    (tmp_path / "product_name").unlink()
+    adc = tmp_path / ".config" / "gcloud" / "application_default_credentials.json"
+    adc.parent.mkdir(parents=True)
+    adc.write_text("{}")
+    assert clouds.google_configured(os.environ)

@@ -22,7 +22,8 @@ so an offering the policy admitted as `eu` is never sent outside the EU:
 - **Vertex AI**: project from `VERTEX_PROJECT` (or `VERTEXAI_PROJECT`, `GOOGLE_CLOUD_PROJECT`,
   else the credentials' own), location from `VERTEX_<REGION>_LOCATION` / `VERTEX_LOCATION`,
   else a default per macro region (`global` → the global endpoint); credentials from
-  `google-auth` (application default credentials, or `GOOGLE_APPLICATION_CREDENTIALS`).
+  `google-auth` (application default credentials, or `GOOGLE_APPLICATION_CREDENTIALS`), looked
+  up only when something says the process uses Google Cloud (`google_configured`).
 
 `<NAME>_API_BASE` (LiteLLM's spelling) is read wherever `<NAME>_BASE_URL` is.
 """
@@ -294,7 +295,27 @@ def google_source(environ: Mapping[str, str]) -> GoogleSource | None:
     application default credentials; None when there are none. Looked up once per source and
     process."""
     return _google_source(environ.get("GOOGLE_APPLICATION_CREDENTIALS") or None,
-                          environ is os.environ)
+                          environ is os.environ and google_configured(environ))
+
+
+GCE_PRODUCT_NAME = Path("/sys/class/dmi/id/product_name")
+
+
+def google_configured(environ: Mapping[str, str]) -> bool:
+    """Whether anything says this process uses Google Cloud: a project variable, gcloud's
+    application default credentials file, or a Google Compute Engine machine. Without one,
+    application default credentials are not looked up (their last step pings the GCE metadata
+    server, which can take seconds elsewhere)."""
+    if _setting(environ, "GOOGLE_CLOUD_PROJECT", "VERTEX_PROJECT", "VERTEXAI_PROJECT",
+                "CLOUDSDK_CONFIG"):
+        return True
+    home = Path(environ.get("HOME") or Path.home())
+    if (home / ".config" / "gcloud" / "application_default_credentials.json").exists():
+        return True
+    try:
+        return "Google" in GCE_PRODUCT_NAME.read_text("utf-8", errors="replace")[:200]
+    except OSError:
+        return False
 
 
 @functools.cache
