@@ -17,7 +17,7 @@ from router.dispatch.providers.anthropic_common import (
     want_mapping,
     want_str,
 )
-from router.dispatch.providers.openai_response import add_tool_use, completion
+from router.dispatch.providers.openai_response import add_tool_use, chunk, completion
 
 # ---------------------------------------------------------------------------------------------
 # responses
@@ -156,18 +156,8 @@ class AnthropicStreamTranslator:
         return []  # content_block_stop
 
     def _chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
-        chunk: dict[str, Any] = {
-            "id": self._id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [
-                {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
-            ],
-        }
-        if self.include_usage:
-            chunk["usage"] = None
-        return chunk
+        return chunk(self._id, self.created, self.model, delta, finish_reason,
+                     self.include_usage)
 
     def _add_usage(self, usage: Any, pointer: str) -> None:
         if usage is None:

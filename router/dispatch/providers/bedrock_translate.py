@@ -123,7 +123,7 @@ from router.dispatch.providers.openai_request import (
     response_format_tool,
     system_text,
 )
-from router.dispatch.providers.openai_response import add_tool_use, completion
+from router.dispatch.providers.openai_response import add_tool_use, chunk, completion
 
 TARGET = "bedrock converse"
 
@@ -540,18 +540,8 @@ class ConverseStreamTranslator:
         return []  # contentBlockStop
 
     def _chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
-        chunk: dict[str, Any] = {
-            "id": self.response_id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [
-                {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
-            ],
-        }
-        if self.include_usage:
-            chunk["usage"] = None
-        return chunk
+        return chunk(self.response_id, self.created, self.model, delta, finish_reason,
+                     self.include_usage)
 
     def _usage_chunks(self) -> list[dict[str, Any]]:
         if not (self.include_usage and self.done and self._usage is not None):

@@ -1,6 +1,6 @@
-"""Building an OpenAI `chat.completion` from what a translator read out of another API's answer
-(Anthropic Messages, Bedrock Converse): text parts, tool uses (the response-format tool's input
-becomes the content), the finish reason and usage."""
+"""Building an OpenAI `chat.completion` (and its stream chunks) from what a translator read out
+of another API's answer (Anthropic Messages, Bedrock Converse): text parts, tool uses (the
+response-format tool's input becomes the content), the finish reason and usage."""
 
 from __future__ import annotations
 
@@ -45,4 +45,22 @@ def completion(response_id: str, created: int, model: str, texts: list[str],
     }
     if usage is not None:
         out["usage"] = usage
+    return out
+
+
+def chunk(response_id: str | None, created: int, model: str, delta: dict[str, Any],
+          finish_reason: str | None, include_usage: bool) -> dict[str, Any]:
+    """One `chat.completion.chunk` of choice 0 (`usage: null` on every chunk but the last when
+    usage was asked for, as OpenAI sends it)."""
+    out: dict[str, Any] = {
+        "id": response_id,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "choices": [
+            {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+        ],
+    }
+    if include_usage:
+        out["usage"] = None
     return out
