@@ -662,3 +662,20 @@ def test_without_any_google_setting_adc_is_not_looked_up(
     adc.parent.mkdir(parents=True)
     adc.write_text("{}")
     assert clouds.google_configured(os.environ)
+
+
+def test_finished_bedrock_streams_give_their_connection_back(bedrock: FakeProvider,
+                                                             azure: FakeProvider) -> None:
+    from router.dispatch.pool import DEFAULT_SHARDS
+    router = make_router(cloud_env(bedrock, azure))
+
+    async def go() -> None:
+        try:
+            for _ in range(40):
+                stream = await router.stream(policy(only("bedrock")), {**REQUEST, "stream": True})
+                async for _ in stream:
+                    pass
+        finally:
+            await router.aclose()
+    run(go())
+    assert 0 < bedrock.connections_opened <= DEFAULT_SHARDS

@@ -343,3 +343,26 @@ def test_proxies_from_the_environment_only_when_asked(monkeypatch: pytest.Monkey
     assert trusting.clients[0]._mounts
     asyncio.run(default.aclose())
     asyncio.run(trusting.aclose())
+
+
+def test_finished_streams_give_their_connection_back_to_the_pool(
+        router: Router, fakes: tuple[FakeProvider, FakeProvider]) -> None:
+    """After `[DONE]` (OpenAI) or `message_stop` (Anthropic) the rest of the body is read, so
+    the connection is reused: 40 streams open at most one connection per pool shard, not 40."""
+    from router.dispatch.pool import DEFAULT_SHARDS
+    opened_before = [f.connections_opened for f in fakes]
+
+    async def go() -> None:
+        try:
+            for provider in ("openai", "anthropic"):
+                for _ in range(40):
+                    stream = await router.stream(
+                        policy(filters=[["==", "provider", provider]]), request(stream=True))
+                    async for _ in stream:
+                        pass
+                    assert stream.outcome.served_by is not None
+        finally:
+            await router.aclose()
+    asyncio.run(go())
+    opened = [f.connections_opened - b for f, b in zip(fakes, opened_before, strict=True)]
+    assert all(0 < n <= DEFAULT_SHARDS for n in opened), opened

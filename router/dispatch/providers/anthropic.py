@@ -19,6 +19,7 @@ from router.dispatch.providers.anthropic_translate import (
 )
 from router.dispatch.providers.base import Endpoint, ProviderCall
 from router.dispatch.providers.http import (
+    drain,
     dumps,
     list_model_ids,
     open_stream,
@@ -119,7 +120,8 @@ class AnthropicMessages:
 
 async def _translated(resp: httpx.Response, translator: AnthropicStreamTranslator,
                       provider: str) -> AsyncIterator[dict[str, Any]]:
-    async for event, data in sse_events(resp, provider):
+    events = sse_events(resp, provider)
+    async for event, data in events:
         payload = parse_json(data, provider, f"stream event `{event[:40]}`")
         if not isinstance(payload, dict):
             raise malformed(provider, f"stream event `{event[:40]}` is not an object")
@@ -136,6 +138,7 @@ async def _translated(resp: httpx.Response, translator: AnthropicStreamTranslato
         for chunk in chunks:
             yield chunk
         if event == "message_stop":
+            await drain(events)
             return
     raise UpstreamFailure("error", f"{provider}: stream ended before message_stop")
 

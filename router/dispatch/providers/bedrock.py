@@ -40,6 +40,7 @@ from router.dispatch.providers.bedrock_translate import (
 )
 from router.dispatch.providers.http import (
     MAX_EVENT_CHARS,
+    drain,
     dumps,
     open_stream,
     parse_json,
@@ -111,7 +112,8 @@ class BedrockConverse:
                                               int(now.timestamp()), response_id(call, now),
                                               include_usage=True)
         try:
-            async for event_type, payload in event_stream(resp, ep.provider):
+            events = event_stream(resp, ep.provider)
+            async for event_type, payload in events:
                 try:
                     chunks = translator.feed(event_type, payload)
                 except TranslationError as exc:
@@ -119,6 +121,7 @@ class BedrockConverse:
                 for chunk in chunks:
                     yield chunk
                 if translator.done:
+                    await drain(events)
                     return
             if not translator.stopped:  # `metadata` (usage) may be missing; `messageStop` not
                 raise UpstreamFailure("error", f"{ep.provider}: stream ended before it finished")

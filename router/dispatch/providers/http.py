@@ -7,6 +7,8 @@ JSON answer to `MAX_RESPONSE_BYTES`, an error answer to `MAX_ERROR_READ_BYTES`, 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import json
 from collections.abc import AsyncIterator
@@ -28,6 +30,7 @@ MAX_RESPONSE_BYTES = 32 * 1024 * 1024  # a whole JSON answer, or a whole stream
 MAX_ERROR_READ_BYTES = 64 * 1024  # of an error answer (its first 16 KiB are kept)
 MAX_EVENT_CHARS = 1024 * 1024  # one server-sent event (or one line of the stream)
 MAX_JSON_DEPTH = 64  # nesting of a provider's JSON answer or stream event
+DRAIN_TIMEOUT_S = 0.05  # how long a finished stream's rest is awaited (see `drain`)
 
 
 def dumps(body: dict[str, Any]) -> bytes:
@@ -158,6 +161,18 @@ async def stream_chunks(resp: httpx.Response, provider: str) -> AsyncIterator[by
         if received > MAX_RESPONSE_BYTES:
             raise malformed(provider, f"stream over {MAX_RESPONSE_BYTES} bytes")
         yield data
+
+
+async def drain(events: AsyncIterator[Any]) -> None:
+    """Read a finished stream to its end — after `[DONE]` or `message_stop` only the chunked
+    terminator is left, normally in the same packet — so that its connection goes back to the
+    pool instead of being closed (a new TCP connection per streamed call, otherwise). Gives up
+    after `DRAIN_TIMEOUT_S` or at any failure, which only costs the connection; the stream's
+    bounds still apply."""
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(DRAIN_TIMEOUT_S):
+            async for _ in events:
+                pass
 
 
 async def sse_events(resp: httpx.Response, provider: str) -> AsyncIterator[SSEEvent]:

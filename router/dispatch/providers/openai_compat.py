@@ -16,6 +16,7 @@ import httpx
 from router.dispatch.failures import UpstreamFailure, bounded, malformed
 from router.dispatch.providers.base import Endpoint, ProviderCall
 from router.dispatch.providers.http import (
+    drain,
     dumps,
     list_model_ids,
     open_stream,
@@ -103,8 +104,10 @@ class OpenAICompatible:
 
 async def _chunks(resp: httpx.Response, provider: str) -> AsyncIterator[dict[str, Any]]:
     finished = False
-    async for _event, data in sse_events(resp, provider):
+    events = sse_events(resp, provider)
+    async for _event, data in events:
         if data.strip() == "[DONE]":
+            await drain(events)
             return
         chunk = parse_json(data, provider, "stream event")
         if not isinstance(chunk, dict):
