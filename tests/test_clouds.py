@@ -679,3 +679,20 @@ def test_finished_bedrock_streams_give_their_connection_back(bedrock: FakeProvid
             await router.aclose()
     run(go())
     assert 0 < bedrock.connections_opened <= DEFAULT_SHARDS
+
+
+def test_a_regional_offering_is_never_sent_to_another_region() -> None:
+    """A catalog region with no known cloud region is refused, not sent to a default; the
+    general `VERTEX_LOCATION` moves only `global` offerings."""
+    from router.dispatch.providers import clouds
+    env = {"AWS_ACCESS_KEY_ID": KEY_ID, "AWS_SECRET_ACCESS_KEY": SECRET,
+           "VERTEX_LOCATION": "us-central1"}
+    with pytest.raises(clouds.CloudUnreachable) as info:
+        clouds.resolve_cloud("bedrock", "me", NOVA, env, None)
+    assert info.value.status == "unsupported" and "BEDROCK_ME_REGION" in info.value.reason
+    assert clouds.bedrock_region("me", {**env, "BEDROCK_ME_REGION": "me-central-1"}) == \
+        "me-central-1"
+    assert clouds.vertex_location("eu", env) == "europe-west4"
+    assert clouds.vertex_location("global", env) == "us-central1"
+    with pytest.raises(clouds.CloudUnreachable):
+        clouds.vertex_location("jp", env)

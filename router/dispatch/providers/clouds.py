@@ -5,10 +5,12 @@ An offering's macro region (`eu`, `us`, `apac`, …) decides the cloud region it
 so an offering the policy admitted as `eu` is never sent outside the EU:
 
 - **Bedrock**: `BEDROCK_<REGION>_REGION` (e.g. `BEDROCK_EU_REGION=eu-west-1`), else a default
-  per macro region (`REGION_DEFAULTS`); `global` offerings use `AWS_REGION` /
-  `AWS_DEFAULT_REGION`, else us-east-1. The endpoint is `bedrock-runtime.<region>.amazonaws.com`
-  unless `BEDROCK_<REGION>_BASE_URL` or `BEDROCK_BASE_URL` is set. Requests are signed (SigV4)
-  with the standard AWS credential chain; no secret leaves the process.
+  per macro region (`BEDROCK_REGIONS`); a region with neither is not called. `global` offerings
+  use `BEDROCK_GLOBAL_REGION`, `AWS_REGION` or `AWS_DEFAULT_REGION`, else us-east-1. The
+  endpoint is `bedrock-runtime.<region>.amazonaws.com` unless `BEDROCK_<REGION>_BASE_URL` or
+  `BEDROCK_BASE_URL` is set. Requests are signed (SigV4)
+  with static keys or the standard AWS credential chain (consulted only when the process uses
+  AWS, `aws_configured`); no secret leaves the process.
 - **Bedrock Mantle** (`bedrock_mantle`): Bedrock's OpenAI-compatible endpoint
   `bedrock-mantle.<region>.api.aws` with a Bedrock API key (`BEDROCK_MANTLE_API_KEY`) as the
   bearer token; the region as for Bedrock (`BEDROCK_MANTLE_REGION` for `global`).
@@ -20,8 +22,9 @@ so an offering the policy admitted as `eu` is never sent outside the EU:
   provider. Without a key, Entra ID tokens (`azure-identity`) are used when `AZURE_CLIENT_ID`,
   `AZURE_TENANT_ID` or `AZURE_USE_ENTRA_ID` is set.
 - **Vertex AI**: project from `VERTEX_PROJECT` (or `VERTEXAI_PROJECT`, `GOOGLE_CLOUD_PROJECT`,
-  else the credentials' own), location from `VERTEX_<REGION>_LOCATION` / `VERTEX_LOCATION`,
-  else a default per macro region (`global` → the global endpoint); credentials from
+  else the credentials' own), location from `VERTEX_<REGION>_LOCATION`, else a default per
+  macro region (`VERTEX_LOCATIONS`; `VERTEX_LOCATION` for `global` only, else the global
+  endpoint), and a region with neither is not called; credentials from
   `google-auth` (application default credentials, or `GOOGLE_APPLICATION_CREDENTIALS`), looked
   up only when something says the process uses Google Cloud (`google_configured`).
 
@@ -114,11 +117,17 @@ def _own_url_refused(provider: str, own: str | None, resolved: str, variable: st
 
 
 def bedrock_region(region: str, environ: Mapping[str, str]) -> str:
+    """The AWS region a catalog region's offerings are called in. A catalog region with no
+    default and no setting is refused rather than sent somewhere else."""
     if region == "global":
         return _setting(environ, "BEDROCK_GLOBAL_REGION", "AWS_REGION",
                         "AWS_DEFAULT_REGION") or "us-east-1"
-    return (_setting(environ, f"BEDROCK_{region_prefix(region)}_REGION")
-            or BEDROCK_REGIONS.get(region) or "us-east-1")
+    variable = f"BEDROCK_{region_prefix(region)}_REGION"
+    found = _setting(environ, variable) or BEDROCK_REGIONS.get(region)
+    if found is None:
+        raise CloudUnreachable("unsupported", f"no AWS region is known for catalog region "
+                                              f"`{region}`: set {variable}")
+    return found
 
 
 _CHAIN_LOCK = threading.Lock()
@@ -193,8 +202,12 @@ def bedrock_mantle(region: str, api_model: str, environ: Mapping[str, str],
         aws_region = _setting(environ, "BEDROCK_MANTLE_REGION", "AWS_REGION",
                               "AWS_DEFAULT_REGION") or "us-east-1"
     else:
-        aws_region = (_setting(environ, f"BEDROCK_MANTLE_{region_prefix(region)}_REGION")
-                      or BEDROCK_REGIONS.get(region) or "us-east-1")
+        variable = f"BEDROCK_MANTLE_{region_prefix(region)}_REGION"
+        found = _setting(environ, variable) or BEDROCK_REGIONS.get(region)
+        if found is None:
+            raise CloudUnreachable("unsupported", f"no AWS region is known for catalog region "
+                                                  f"`{region}`: set {variable}")
+        aws_region = found
     prefix = "BEDROCK_MANTLE" if region == "global" else f"BEDROCK_MANTLE_{region_prefix(region)}"
     variable, url = _base(environ, prefix)
     base = _checked_url(url, variable) if url else f"https://bedrock-mantle.{aws_region}.api.aws"
@@ -277,8 +290,17 @@ def azure(provider: str, region: str, api_model: str, environ: Mapping[str, str]
 
 
 def vertex_location(region: str, environ: Mapping[str, str]) -> str:
-    return (_setting(environ, f"VERTEX_{region_prefix(region)}_LOCATION", "VERTEX_LOCATION",
-                     "VERTEXAI_LOCATION") or VERTEX_LOCATIONS.get(region) or "global")
+    """The Vertex AI location a catalog region's offerings are called in; the general
+    `VERTEX_LOCATION` applies to `global` offerings only, so it never moves a regional one."""
+    variable = f"VERTEX_{region_prefix(region)}_LOCATION"
+    if region == "global":
+        return (_setting(environ, variable, "VERTEX_LOCATION", "VERTEXAI_LOCATION")
+                or "global")
+    found = _setting(environ, variable) or VERTEX_LOCATIONS.get(region)
+    if found is None:
+        raise CloudUnreachable("unsupported", f"no Vertex AI location is known for catalog "
+                                              f"region `{region}`: set {variable}")
+    return found
 
 
 @dataclass(frozen=True)
