@@ -411,8 +411,7 @@ def test_without_its_extra_a_cloud_is_unsupported_naming_the_extra(
     assert "pip install 'unhardcoded[aws]'" in reason
 
 
-def test_route_and_complete_agree_on_what_can_be_called(bedrock: FakeProvider,
-                                                         azure: FakeProvider) -> None:
+def test_route_and_complete_agree_on_what_can_be_called() -> None:
     """Whatever `route` names without `--live` has an adapter `complete` can use."""
     router = Router(config=RouterConfig(records=None))
     from router.dispatch.providers.registry import ADAPTERS, static_unreachable

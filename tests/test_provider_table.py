@@ -94,6 +94,7 @@ def test_catalog_stats_shows_callability_per_provider(capsys: pytest.CaptureFixt
     calls = json.loads(capsys.readouterr().out)["callability"]
     assert calls["offerings"] == 3189
     assert calls["callable_share"] >= 0.90
+    assert calls["callable"] == 3005  # the figure docs/dispatch.md and benchmarks/README give
     by = calls["by_provider"]
     assert by["bedrock"]["callable"] == by["bedrock"]["offerings"] == 342
     assert by["replicate"]["callable"] == 0

@@ -20,13 +20,13 @@ from router.dispatch.providers.anthropic_translate import (
 from router.dispatch.providers.base import Endpoint, ProviderCall
 from router.dispatch.providers.http import (
     drain,
-    dumps,
     list_model_ids,
     open_stream,
     parse_json,
     post_json,
     sse_events,
 )
+from router.dispatch.providers.json_wire import JsonWire
 
 API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096
@@ -62,7 +62,7 @@ def _request_body(call: ProviderCall, stream: bool) -> dict[str, Any]:
     return body
 
 
-class AnthropicMessages:
+class AnthropicMessages(JsonWire):
     """`POST {base}/v1/messages` with `x-api-key`. Subclasses (Anthropic on Vertex AI) change
     only where the call goes (`url`), how it is authenticated (`key_headers` and the
     endpoint's `auth`) and the body (`prepared`)."""
@@ -78,17 +78,10 @@ class AnthropicMessages:
     def prepared(self, call: ProviderCall, stream: bool) -> dict[str, Any]:
         return _request_body(call, stream)
 
-    async def _request(self, call: ProviderCall, stream: bool) -> tuple[str, bytes,
-                                                                          dict[str, str]]:
-        ep = call.endpoint
-        url = self.url(call, stream)
-        content = dumps(self.prepared(call, stream))
-        return url, content, await ep.authenticated("POST", url, self.key_headers(ep), content)
-
     async def complete(self, client: httpx.AsyncClient, call: ProviderCall,
                        now: dt.datetime) -> dict[str, Any]:
         ep = call.endpoint
-        url, content, headers = await self._request(call, stream=False)
+        url, content, headers = await self.request(call, stream=False)
         data = await post_json(client, url, content, headers, call.timeout_s, ep.provider, now)
         try:
             return from_anthropic(data, str(call.body.get("model") or call.api_model),
@@ -99,7 +92,7 @@ class AnthropicMessages:
     async def stream(self, client: httpx.AsyncClient, call: ProviderCall,
                      now: dt.datetime) -> AsyncIterator[dict[str, Any]]:
         ep = call.endpoint
-        url, content, headers = await self._request(call, stream=True)
+        url, content, headers = await self.request(call, stream=True)
         resp = await open_stream(client, url, content, headers, call.timeout_s, ep.provider,
                                  now)
         translator = AnthropicStreamTranslator(str(call.body.get("model") or call.api_model),

@@ -17,7 +17,12 @@ from router.dispatch.providers.anthropic_common import (
     want_mapping,
     want_str,
 )
-from router.dispatch.providers.openai_response import add_tool_use, chunk, completion
+from router.dispatch.providers.openai_response import (
+    add_tool_use,
+    chunk,
+    completion,
+    openai_usage,
+)
 
 # ---------------------------------------------------------------------------------------------
 # responses
@@ -44,14 +49,7 @@ def _openai_usage(raw: Mapping[str, Any], pointer: str) -> dict[str, Any]:
     prompt = sum(counts[k] or 0 for k in ("input_tokens", "cache_read_input_tokens",
                                           "cache_creation_input_tokens"))
     completion = counts["output_tokens"] or 0
-    out: dict[str, Any] = {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": prompt + completion,
-    }
-    if cached is not None:
-        out["prompt_tokens_details"] = {"cached_tokens": cached}
-    return out
+    return openai_usage(prompt, completion, cached)
 
 
 def from_anthropic(resp: Mapping[str, Any], model: str, created: int) -> dict[str, Any]:

@@ -77,7 +77,7 @@ class SigV4:
             creds = self._credentials
         if creds is None:
             return None
-        return creds.get_frozen_credentials() if hasattr(creds, "get_frozen_credentials") else creds
+        return creds.get_frozen_credentials()  # refreshable credentials refresh here
 
     def sign(self, method: str, url: str, headers: Mapping[str, str],
              body: bytes) -> dict[str, str]:

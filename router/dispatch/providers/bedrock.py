@@ -41,12 +41,12 @@ from router.dispatch.providers.bedrock_translate import (
 from router.dispatch.providers.http import (
     MAX_EVENT_CHARS,
     drain,
-    dumps,
     open_stream,
     parse_json,
     post_json,
     stream_chunks,
 )
+from router.dispatch.providers.json_wire import JsonWire
 
 RATE_LIMITED = frozenset({"throttlingException", "serviceUnavailableException"})
 
@@ -67,7 +67,7 @@ def response_id(call: ProviderCall, now: dt.datetime) -> str:
     return "chatcmpl-bedrock-" + hashlib.sha256(seed).hexdigest()[:24]
 
 
-def _request_body(call: ProviderCall) -> bytes:
+def _request_body(call: ProviderCall) -> dict[str, Any]:
     failure: UpstreamFailure | None = None
     try:
         body = to_converse(call.body)
@@ -76,23 +76,25 @@ def _request_body(call: ProviderCall) -> bytes:
                                   body={"pointer": exc.pointer, "message": exc.message})
     if failure is not None:
         raise failure
-    return dumps(body)
+    return body
 
 
-class BedrockConverse:
+class BedrockConverse(JsonWire):
     wire = "bedrock"
 
-    async def _request(self, call: ProviderCall, stream: bool
-                       ) -> tuple[str, bytes, dict[str, str]]:
-        url = _url(call, "converse-stream" if stream else "converse")
-        content = _request_body(call)
-        headers = await call.endpoint.authenticated("POST", url, _headers(stream), content)
-        return url, content, headers
+    def url(self, call: ProviderCall, stream: bool) -> str:
+        return _url(call, "converse-stream" if stream else "converse")
+
+    def headers(self, endpoint: Endpoint, stream: bool) -> dict[str, str]:
+        return _headers(stream)
+
+    def prepared(self, call: ProviderCall, stream: bool) -> dict[str, Any]:
+        return _request_body(call)
 
     async def complete(self, client: httpx.AsyncClient, call: ProviderCall,
                        now: dt.datetime) -> dict[str, Any]:
         ep = call.endpoint
-        url, content, headers = await self._request(call, stream=False)
+        url, content, headers = await self.request(call, stream=False)
         data = await post_json(client, url, content, headers, call.timeout_s, ep.provider, now)
         if not isinstance(data, dict):
             raise malformed(ep.provider, "body is not a JSON object")
@@ -105,7 +107,7 @@ class BedrockConverse:
     async def stream(self, client: httpx.AsyncClient, call: ProviderCall,
                      now: dt.datetime) -> AsyncIterator[dict[str, Any]]:
         ep = call.endpoint
-        url, content, headers = await self._request(call, stream=True)
+        url, content, headers = await self.request(call, stream=True)
         resp = await open_stream(client, url, content, headers, call.timeout_s, ep.provider,
                                  now)
         translator = ConverseStreamTranslator(str(call.body.get("model") or call.api_model),

@@ -123,7 +123,12 @@ from router.dispatch.providers.openai_request import (
     response_format_tool,
     system_text,
 )
-from router.dispatch.providers.openai_response import add_tool_use, chunk, completion
+from router.dispatch.providers.openai_response import (
+    add_tool_use,
+    chunk,
+    completion,
+    openai_usage,
+)
 
 TARGET = "bedrock converse"
 
@@ -426,14 +431,7 @@ def _openai_usage(raw: Any, pointer: str) -> dict[str, Any]:
         prompt += count
         if key == "cacheReadInputTokens":
             cached = count
-    out: dict[str, Any] = {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": prompt + completion,
-    }
-    if cached is not None:
-        out["prompt_tokens_details"] = {"cached_tokens": cached}
-    return out
+    return openai_usage(prompt, completion, cached)
 
 
 def from_converse(

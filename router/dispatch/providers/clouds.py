@@ -167,15 +167,15 @@ def aws_credentials(environ: Mapping[str, str]) -> Any:
     if key_id and secret:
         from botocore.credentials import Credentials
         return Credentials(key_id, secret, environ.get("AWS_SESSION_TOKEN") or None)
-    if environ is not os.environ or not aws_configured(environ):
+    if environ is not os.environ:
         return None
-    return _aws_chain()
+    if _CHAIN:  # resolved once; not looked for again on every call
+        return _CHAIN[0]
+    return _aws_chain() if aws_configured(environ) else None
 
 
 def bedrock(region: str, environ: Mapping[str, str], own_base_url: str | None,
             check_credentials: bool) -> Endpoint:
-    if not installed("aws"):
-        raise CloudUnreachable("unsupported", missing_reason("bedrock", "aws"))
     aws_region = bedrock_region(region, environ)
     variable, url = _base(environ, f"BEDROCK_{region_prefix(region)}")
     if url is None:
@@ -317,7 +317,7 @@ def google_source(environ: Mapping[str, str]) -> GoogleSource | None:
     application default credentials; None when there are none. Looked up once per source and
     process."""
     return _google_source(environ.get("GOOGLE_APPLICATION_CREDENTIALS") or None,
-                          environ is os.environ and google_configured(environ))
+                          environ is os.environ)
 
 
 GCE_PRODUCT_NAME = Path("/sys/class/dmi/id/product_name")
@@ -350,7 +350,7 @@ def _google_source(path: str | None, process_environment: bool) -> GoogleSource 
             creds = service_account.Credentials.from_service_account_file(  # type: ignore[no-untyped-call]
                 path, scopes=[GOOGLE_SCOPE])
             project = creds.project_id
-        elif process_environment:
+        elif process_environment and google_configured(os.environ):
             import google.auth
             creds, project = google.auth.default(scopes=[GOOGLE_SCOPE])
     except Exception:  # no ADC, an unreadable file: there are no credentials
@@ -378,8 +378,6 @@ def vertex_wire(api_model: str) -> str:
 
 def vertex(region: str, api_model: str, environ: Mapping[str, str],
            own_base_url: str | None) -> Endpoint:
-    if not installed("gcp"):
-        raise CloudUnreachable("unsupported", missing_reason("vertex_ai", "gcp"))
     location = vertex_location(region, environ)
     variable, url = _base(environ, "VERTEX")
     if url:
@@ -414,6 +412,9 @@ def resolve_cloud(provider: str, region: str, api_model: str, environ: Mapping[s
                   own: OwnResource | None = None) -> Endpoint:
     """The endpoint of a cloud offering; raises `CloudUnreachable`. `own` (Azure only) is the
     resource an offering's `api_key_env` names."""
+    extra = CLOUD_EXTRAS.get(provider)
+    if extra is not None and not installed(extra):
+        raise CloudUnreachable("unsupported", missing_reason(provider, extra))
     if provider == "bedrock":
         return bedrock(region, environ, own_base_url, check_credentials)
     if provider == "bedrock_mantle":

@@ -17,13 +17,13 @@ from router.dispatch.failures import UpstreamFailure, bounded, malformed
 from router.dispatch.providers.base import Endpoint, ProviderCall
 from router.dispatch.providers.http import (
     drain,
-    dumps,
     list_model_ids,
     open_stream,
     parse_json,
     post_json,
     sse_events,
 )
+from router.dispatch.providers.json_wire import JsonWire
 
 
 def _headers(endpoint: Endpoint) -> dict[str, str]:
@@ -44,7 +44,7 @@ def check_completion(data: Any, provider: str) -> dict[str, Any]:
     return data
 
 
-class OpenAICompatible:
+class OpenAICompatible(JsonWire):
     """`POST {base}/chat/completions` with a bearer key. Subclasses (Azure, Vertex AI) change
     only where the call goes (`url`), how it is authenticated (`headers`) and the body
     (`prepared`)."""
@@ -69,24 +69,17 @@ class OpenAICompatible:
             body.pop("stream_options", None)
         return body
 
-    async def _request(self, call: ProviderCall, stream: bool) -> tuple[str, bytes,
-                                                                          dict[str, str]]:
-        ep = call.endpoint
-        url = self.url(call, stream)
-        content = dumps(self.prepared(call, stream))
-        return url, content, await ep.authenticated("POST", url, self.key_headers(ep), content)
-
     async def complete(self, client: httpx.AsyncClient, call: ProviderCall,
                        now: dt.datetime) -> dict[str, Any]:
         ep = call.endpoint
-        url, content, headers = await self._request(call, stream=False)
+        url, content, headers = await self.request(call, stream=False)
         data = await post_json(client, url, content, headers, call.timeout_s, ep.provider, now)
         return check_completion(data, ep.provider)
 
     async def stream(self, client: httpx.AsyncClient, call: ProviderCall,
                      now: dt.datetime) -> AsyncIterator[dict[str, Any]]:
         ep = call.endpoint
-        url, content, headers = await self._request(call, stream=True)
+        url, content, headers = await self.request(call, stream=True)
         resp = await open_stream(client, url, content, headers, call.timeout_s, ep.provider,
                                  now)
         try:

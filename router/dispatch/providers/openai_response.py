@@ -22,6 +22,19 @@ def add_tool_use(call_id: str, name: str, tool_input: Mapping[str, Any], texts: 
                            "function": {"name": name, "arguments": arguments}})
 
 
+def openai_usage(prompt: int, completion: int, cached: int | None) -> dict[str, Any]:
+    """OpenAI's `usage`; `prompt_tokens_details.cached_tokens` only when the provider reported
+    a cache-read count (unknown is not zero)."""
+    out: dict[str, Any] = {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
+    if cached is not None:
+        out["prompt_tokens_details"] = {"cached_tokens": cached}
+    return out
+
+
 def completion(response_id: str, created: int, model: str, texts: list[str],
                tool_calls: list[dict[str, Any]], finish_reason: str,
                usage: dict[str, Any] | None) -> dict[str, Any]:
