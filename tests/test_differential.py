@@ -185,6 +185,58 @@ def test_full_derivation_matches_oracle_per_clause(s: Scenario) -> None:
             assert got[oid][ptr] == {truth}, (oid, ptr, got[oid][ptr], truth, describe(s))
 
 
+@FAST
+@given(scenarios())
+def test_offerings_equal_on_what_a_clause_reads_share_one_derivation(s: Scenario) -> None:
+    """Deriving each class of equal offerings once gives every offering the verdicts (truths,
+    rules, witnesses and their order) deriving every offering gives it, in both modes."""
+    for mode in ("partial", "full"):
+        program = compile_policy(s.policy, load_ruleset(), mode)
+        facts = list(static_facts(program, s.catalog, s.policy))
+        if mode == "full":
+            facts += request_facts(program, s.catalog, s.policy, s.features, s.live, s.at)
+        shared = run(program, facts)
+        every = run(program, facts, share_classes=False)
+        assert shared == every, (mode, describe(s))
+
+
+def test_embedded_catalog_shared_classes_equal_every_offering() -> None:
+    """The lint benchmark's mixed 15-clause policy over 800 offerings of the embedded catalog
+    (region, price, capability, `when`, `any`, `not` clauses): far fewer offerings derived,
+    the same verdicts."""
+    from benchmarks.test_policy_lint import FILTER_15, make_policy
+    from router.catalog.offerings import default_catalog
+    from router.engine.datalog import _Facts, _groups
+
+    data = default_catalog().to_json()
+    catalog = build_catalog({**data, "offerings": data["offerings"][:800]})
+    policy = admit(make_policy(FILTER_15))
+    program = compile_policy(policy, load_ruleset(), "partial")
+    facts = list(static_facts(program, catalog, policy))
+    store = _Facts.of(program, facts)
+    derived = 0
+    for group in _groups(program):
+        rules = [r for r in program.rules if r.pointer in group.pointers]
+        derived += len(store.classes(store.read_by(rules)))
+    assert derived < 0.2 * 800 * len(_groups(program))
+    assert run(program, facts) == run(program, facts, share_classes=False)
+
+
+def test_values_of_different_types_are_not_one_class() -> None:
+    """`1`, `1.0` and `True` are equal in Python; as catalog values they stay apart."""
+    from router.engine.datalog import _Facts
+
+    policy = admit(["policy", ["ev_zero"], ["filter", ["==", "context_window", 1]], ["rank"],
+                    ["select", ["first"], ["cascade", 1]], ["mutate"], ["fallback"]])
+    program = compile_policy(policy, load_ruleset(), "partial")
+    facts: list[tuple[str, tuple[object, ...]]] = [
+        ("offering", ("a",)), ("a_context_window", ("a", 1)),
+        ("offering", ("b",)), ("a_context_window", ("b", 1.0)),
+        ("offering", ("c",)), ("a_context_window", ("c", True))]
+    store = _Facts.of(program, facts)
+    assert len(store.classes(("a_context_window",))) == 3
+
+
 # -- 3. proofs check -----------------------------------------------------------------------------
 
 

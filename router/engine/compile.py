@@ -22,6 +22,7 @@ from router.common import jsonio
 from router.common.problems import PolicyError
 from router.engine.program import (
     MEMBER,
+    OFFERING_VAR,
     Arg,
     Atom,
     Compare,
@@ -60,7 +61,8 @@ from router.policy.truth import Truth, deciding
 # Bumped whenever the compiled form changes (rules, helper predicates, proof shapes): it is part
 # of the ruleset version, so a record is only replayed by the compiler that made its proofs.
 COMPILER_ABI = "unhardcoded-compiler/2"
-O, X, Y, E, M, S, W = (Var(n) for n in ("O", "X", "Y", "E", "M", "S", "W"))
+O = OFFERING_VAR
+X, Y, E, M, S, W = (Var(n) for n in ("X", "Y", "E", "M", "S", "W"))
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,9 @@ class Const:
 
 
 Arg = Var | Const
+# The offering variable: the first argument of every rule head and of every literal over one
+# offering's facts (the engine relies on it to derive equal offerings once).
+OFFERING_VAR = Var("O")
 
 
 @dataclass(frozen=True)
