@@ -95,7 +95,6 @@ def run(program: Program, facts: Iterable[tuple[str, tuple[object, ...]]], *,
         at = position.get((list_of[v[1]], v[2]), 0) if v[1] in list_of else 0
         return order.get(v[1], 0), at, repr(v[2])
 
-    store = _Facts.of(program, itertools.chain(program.facts, facts))
     out: dict[str, dict[str, list[Verdict]]] = {}
     with _LOCK:
         pyEngine.Float_Precision = None  # compare floats exactly, as the oracle does
@@ -105,6 +104,7 @@ def run(program: Program, facts: Iterable[tuple[str, tuple[object, ...]]], *,
         collecting = gc.isenabled()
         gc.disable()
         try:
+            store = _Facts.of(program, itertools.chain(program.facts, facts))
             for group in _groups(program):
                 rules = [r for r in program.rules if r.pointer in group.pointers]
                 reads = store.read_by(rules)
@@ -172,10 +172,18 @@ class _Facts:
         per: dict[str, dict[str, list[tuple[object, ...]]]] = {}
         shared: list[Fact] = []
         for pred, args in facts:
-            if pred in keyed:
-                per.setdefault(str(args[0]), {}).setdefault(pred, []).append(args)
-            else:
+            if pred not in keyed:
                 shared.append((pred, args))
+                continue
+            oid = str(args[0])
+            by_pred = per.get(oid)
+            if by_pred is None:
+                by_pred = per[oid] = {}
+            listed = by_pred.get(pred)
+            if listed is None:
+                by_pred[pred] = [args]
+            else:
+                listed.append(args)
         typed = {oid: {pred: _typed(facts) for pred, facts in by_pred.items()}
                  for oid, by_pred in per.items()}
         return _Facts(heads, per, shared, typed)
@@ -199,9 +207,9 @@ class _Facts:
         return {oid: (oid,) for oid in self.per_offering}
 
 
-def _typed(facts: Iterable[tuple[object, ...]]) -> tuple[object, ...]:
-    """One predicate's facts about an offering, without the offering, each value typed."""
-    return tuple(tuple((v.__class__, v) for v in args[1:]) for args in facts)
+def _typed(facts: list[tuple[object, ...]]) -> tuple[object, ...]:
+    """One predicate's facts about an offering, without the offering, with their values' types."""
+    return tuple([(args[1:], tuple(map(type, args[1:]))) for args in facts])
 
 
 def _session(store: _Facts, reads: tuple[str, ...], offerings: list[str],
