@@ -1,0 +1,371 @@
+"""A lean HTTP/1.1 transport for httpx: keep-alive connections over asyncio streams, pooled per
+origin.
+
+httpx's default transport (httpcore over anyio) cost 0.84–0.97 ms of CPU per call to a loopback
+provider on our 2-core box, and httpx's client around it another ~0.4 ms: the largest single
+share of what the service spends per request (benchmarks/README.md, "Service under load"). A
+provider call is one request shape — a POST (or a GET for a model listing) with a body we have
+in memory, answered with a JSON body or a server-sent-event stream — so this transport does just
+that, at ~0.2 ms:
+
+- one connection per request at a time, kept alive and reused (most recently used first) while
+  idle for less than `keepalive_expiry` seconds and not closed by the server;
+- at most `max_connections` per origin; a request waits for a free one up to the pool timeout;
+- response bodies framed by `Content-Length`, chunked transfer coding or the connection's close,
+  read piecewise (never more than `READ_BYTES` at once, whatever a length or chunk size says),
+  so the caller's size bounds apply as the body arrives; `Content-Encoding` is decoded by httpx;
+- every size the server controls is bounded: the status line and headers to `max_head_bytes`,
+  a chunk-size line likewise;
+- failures raised as httpx's own exception types (`ConnectError`, `ConnectTimeout`,
+  `ReadTimeout`, `WriteTimeout`, `ReadError`, `WriteError`, `RemoteProtocolError`,
+  `PoolTimeout`, `LocalProtocolError`), so callers map them exactly as before;
+- header names and values with CR, LF or NUL are refused (`LocalProtocolError`), never sent.
+
+Not supported, by design: proxies (`RouterConfig.trust_env=True` keeps httpx's own transport,
+which honours `HTTP(S)_PROXY`), HTTP/2, `Expect: 100-continue` (1xx interim answers are skipped),
+streamed request bodies are read into memory first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import ssl
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+import httpx
+
+READ_BYTES = 64 * 1024  # the most one read asks for
+MAX_HEAD_BYTES = 64 * 1024  # a response's status line and headers, and a chunk-size line
+DEFAULT_KEEPALIVE_S = 5.0
+_FORBIDDEN = frozenset(b"\r\n\x00")
+OriginKey = tuple[str, str, int]
+
+
+class Http1Transport(httpx.AsyncBaseTransport):
+    def __init__(self, *, ssl_context: ssl.SSLContext, max_connections: int = 100,
+                 keepalive_expiry: float = DEFAULT_KEEPALIVE_S,
+                 max_head_bytes: int = MAX_HEAD_BYTES,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._ssl = ssl_context
+        self._max = max(1, max_connections)
+        self._expiry = keepalive_expiry
+        self._max_head = max_head_bytes
+        self._clock = clock
+        self._origins: dict[OriginKey, _Origin] = {}
+        self._closed = False
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self._closed:
+            raise RuntimeError("the transport is closed")
+        url = request.url
+        scheme = url.scheme
+        if scheme not in ("http", "https"):
+            raise httpx.UnsupportedProtocol(f"unsupported URL scheme {scheme!r}",
+                                            request=request)
+        port = url.port or (443 if scheme == "https" else 80)
+        key = (scheme, url.host, port)
+        origin = self._origins.get(key)
+        if origin is None:
+            origin = self._origins[key] = _Origin(key, asyncio.Semaphore(self._max))
+        timeout = request.extensions.get("timeout", {})
+        head = _request_head(request)
+        body = await request.aread()
+        conn = await self._acquire(origin, request, timeout)
+        try:
+            await conn.send(head + body if len(body) < READ_BYTES else head, request,
+                            timeout.get("write"))
+            if len(body) >= READ_BYTES:
+                await conn.send(body, request, timeout.get("write"))
+            status, reason, headers, keep = await conn.read_head(request, timeout.get("read"))
+            framing, length = _framing(request, status, headers)
+        except BaseException:
+            self._release(origin, conn, reusable=False)
+            raise
+        stream = _Body(self, origin, conn, request, framing, length, keep,
+                       timeout.get("read"))
+        return httpx.Response(status, headers=headers, stream=stream,
+                              extensions={"http_version": b"HTTP/1.1",
+                                          "reason_phrase": reason})
+
+    async def _acquire(self, origin: _Origin, request: httpx.Request,
+                       timeout: dict[str, float | None]) -> _Conn:
+        try:
+            async with asyncio.timeout(timeout.get("pool")):
+                await origin.slots.acquire()
+        except TimeoutError:
+            raise httpx.PoolTimeout("no connection became free in time",
+                                    request=request) from None
+        try:
+            now = self._clock()
+            while origin.idle:
+                conn = origin.idle.pop()
+                if now - conn.idle_since < self._expiry and conn.usable():
+                    return conn
+                conn.close()
+            return await _Conn.open(origin.key, self._ssl, self._max_head, request,
+                                    timeout.get("connect"))
+        except BaseException:
+            origin.slots.release()
+            raise
+
+    def _release(self, origin: _Origin, conn: _Conn, reusable: bool) -> None:
+        if reusable and not self._closed and conn.usable():
+            conn.idle_since = self._clock()
+            origin.idle.append(conn)
+        else:
+            conn.close()
+        origin.slots.release()
+
+    async def aclose(self) -> None:
+        self._closed = True
+        for origin in self._origins.values():
+            while origin.idle:
+                origin.idle.pop().close()
+        self._origins.clear()
+
+
+@dataclass
+class _Origin:
+    key: OriginKey
+    slots: asyncio.Semaphore
+    idle: collections.deque[_Conn] = field(default_factory=collections.deque)
+
+
+class _Conn:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.idle_since = 0.0
+
+    @staticmethod
+    async def open(key: OriginKey, context: ssl.SSLContext, max_head: int,
+                   request: httpx.Request, timeout_s: float | None) -> _Conn:
+        scheme, host, port = key
+        tls = context if scheme == "https" else None
+        try:
+            async with asyncio.timeout(timeout_s):
+                reader, writer = await asyncio.open_connection(
+                    host, port, ssl=tls, server_hostname=host if tls else None, limit=max_head)
+        except TimeoutError:
+            raise httpx.ConnectTimeout(f"connecting to {host}:{port} timed out",
+                                       request=request) from None
+        except (OSError, ssl.SSLError) as exc:
+            raise httpx.ConnectError(f"connecting to {host}:{port} failed: "
+                                     f"{type(exc).__name__}", request=request) from None
+        return _Conn(reader, writer)
+
+    def usable(self) -> bool:
+        """Open, and nothing unread: a server that closed an idle connection (or sent bytes
+        nobody asked for) makes it unusable."""
+        return (not self.writer.is_closing() and not self.reader.at_eof()
+                and not self.reader._buffer)  # type: ignore[attr-defined]
+
+    def close(self) -> None:
+        self.writer.close()
+
+    async def send(self, data: bytes, request: httpx.Request, timeout_s: float | None) -> None:
+        try:
+            async with asyncio.timeout(timeout_s):
+                self.writer.write(data)
+                await self.writer.drain()
+        except TimeoutError:
+            raise httpx.WriteTimeout("sending the request timed out", request=request) from None
+        except OSError as exc:
+            raise httpx.WriteError(f"sending the request failed: {type(exc).__name__}",
+                                   request=request) from None
+
+    async def read_head(self, request: httpx.Request, timeout_s: float | None
+                        ) -> tuple[int, bytes, list[tuple[bytes, bytes]], bool]:
+        """The status, reason, headers and whether the connection may be kept alive, skipping
+        1xx interim answers."""
+        while True:
+            raw = await self._read(request, timeout_s, self.reader.readuntil(b"\r\n\r\n"))
+            status, reason, headers, keep = _parse_head(raw, request)
+            if not 100 <= status < 200 or status == 101:
+                return status, reason, headers, keep
+
+    async def _read(self, request: httpx.Request, timeout_s: float | None,
+                    step: Awaitable[bytes]) -> bytes:
+        try:
+            async with asyncio.timeout(timeout_s):
+                return await step
+        except TimeoutError:
+            raise httpx.ReadTimeout("reading the response timed out", request=request) from None
+        except asyncio.IncompleteReadError:
+            raise httpx.RemoteProtocolError("the server closed the connection mid-response",
+                                            request=request) from None
+        except asyncio.LimitOverrunError:
+            raise httpx.RemoteProtocolError("response head or chunk line too long",
+                                            request=request) from None
+        except ValueError:  # a line over the reader's limit
+            raise httpx.RemoteProtocolError("response head or chunk line too long",
+                                            request=request) from None
+        except OSError as exc:
+            raise httpx.ReadError(f"reading the response failed: {type(exc).__name__}",
+                                  request=request) from None
+
+
+def _request_head(request: httpx.Request) -> bytes:
+    target = request.url.raw_path or b"/"
+    lines = [request.method.encode("ascii") + b" " + target + b" HTTP/1.1"]
+    for name, value in request.headers.raw:
+        if _FORBIDDEN.intersection(name) or _FORBIDDEN.intersection(value):
+            raise httpx.LocalProtocolError(
+                f"header {name.decode('latin-1')!r} holds CR, LF or NUL", request=request)
+        lines.append(name + b": " + value)
+    return b"\r\n".join(lines) + b"\r\n\r\n"
+
+
+def _parse_head(raw: bytes, request: httpx.Request
+                ) -> tuple[int, bytes, list[tuple[bytes, bytes]], bool]:
+    lines = raw[:-4].split(b"\r\n")
+    parts = lines[0].split(b" ", 2)
+    if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit() \
+            or len(parts[1]) != 3:
+        raise httpx.RemoteProtocolError("malformed status line", request=request)
+    status = int(parts[1])
+    reason = parts[2] if len(parts) == 3 else b""
+    headers: list[tuple[bytes, bytes]] = []
+    keep = parts[0] == b"HTTP/1.1"
+    for line in lines[1:]:
+        name, sep, value = line.partition(b":")
+        if not sep or not name or name != name.strip() or name[:1] in (b" ", b"\t"):
+            raise httpx.RemoteProtocolError("malformed header line", request=request)
+        value = value.strip(b" \t")
+        lowered = name.lower()
+        if lowered == b"connection":
+            tokens = {t.strip().lower() for t in value.split(b",")}
+            if b"close" in tokens:
+                keep = False
+            elif b"keep-alive" in tokens:
+                keep = True
+        headers.append((name, value))
+    return status, reason, headers, keep
+
+
+LENGTH, CHUNKED, UNTIL_CLOSE, EMPTY = "length", "chunked", "close", "empty"
+
+
+def _framing(request: httpx.Request, status: int, headers: list[tuple[bytes, bytes]]
+             ) -> tuple[str, int]:
+    if request.method == "HEAD" or status in (204, 304):
+        return EMPTY, 0
+    lengths: set[bytes] = set()
+    for name, value in headers:
+        lowered = name.lower()
+        if lowered == b"transfer-encoding":
+            if value.lower().rsplit(b",", 1)[-1].strip() == b"chunked":
+                return CHUNKED, 0
+            return UNTIL_CLOSE, 0
+        if lowered == b"content-length":
+            lengths.update(v.strip() for v in value.split(b","))
+    if not lengths:
+        return UNTIL_CLOSE, 0
+    if len(lengths) > 1 or not all(v.isdigit() and len(v) <= 18 for v in lengths):
+        raise httpx.RemoteProtocolError("malformed Content-Length", request=request)
+    return LENGTH, int(lengths.pop())
+
+
+class _Body(httpx.AsyncByteStream):
+    """A response body, read as it arrives; its connection goes back to the pool once the body
+    was read to its end (and the server allows), or is closed."""
+
+    def __init__(self, transport: Http1Transport, origin: _Origin, conn: _Conn,
+                 request: httpx.Request, framing: str, length: int, keep: bool,
+                 timeout_s: float | None) -> None:
+        self._transport = transport
+        self._origin = origin
+        self._conn = conn
+        self._request = request
+        self._framing = framing
+        self._length = length
+        self._keep = keep and framing != UNTIL_CLOSE
+        self._timeout = timeout_s
+        self._complete = framing == EMPTY or (framing == LENGTH and length == 0)
+        self._released = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        if self._complete:
+            return
+        conn, request, t = self._conn, self._request, self._timeout
+        reader = conn.reader
+        if self._framing == LENGTH:
+            left = self._length
+            while left:
+                data = await conn._read(request, t, reader.read(min(left, READ_BYTES)))
+                if not data:
+                    raise httpx.RemoteProtocolError(
+                        "the server closed the connection before the body's end",
+                        request=request)
+                left -= len(data)
+                yield data
+        elif self._framing == CHUNKED:
+            async for data in self._chunks():
+                yield data
+        else:
+            while data := await conn._read(request, t, reader.read(READ_BYTES)):
+                yield data
+        self._complete = True
+
+    async def _chunks(self) -> AsyncIterator[bytes]:
+        conn, request, t = self._conn, self._request, self._timeout
+        reader = conn.reader
+        while True:
+            line = await conn._read(request, t, reader.readuntil(b"\r\n"))
+            size_text = line.split(b";", 1)[0].strip()
+            try:
+                size = int(size_text, 16) if size_text and len(size_text) <= 16 else -1
+            except ValueError:
+                size = -1
+            if size < 0:
+                raise httpx.RemoteProtocolError("malformed chunk size", request=request)
+            if size == 0:
+                while await conn._read(request, t, reader.readuntil(b"\r\n")) != b"\r\n":
+                    pass  # trailers
+                return
+            while size:
+                data = await conn._read(request, t, reader.read(min(size, READ_BYTES)))
+                if not data:
+                    raise httpx.RemoteProtocolError(
+                        "the server closed the connection mid-chunk", request=request)
+                size -= len(data)
+                yield data
+            if await conn._read(request, t, reader.readexactly(2)) != b"\r\n":
+                raise httpx.RemoteProtocolError("malformed chunk end", request=request)
+
+    async def aclose(self) -> None:
+        if not self._released:
+            self._released = True
+            self._transport._release(self._origin, self._conn,
+                                     reusable=self._complete and self._keep)
+
+
+
+class LeanClient(httpx.AsyncClient):
+    """An httpx client whose `send` goes straight to its `Http1Transport`, skipping the auth
+    flow, cookie jar, redirect handling, event hooks and elapsed-time wrapper (~0.2 ms per
+    call): the router sets every header itself, keeps no cookies and follows no redirects.
+    Everything else (`build_request`, timeouts, `Response` and its decoding) is httpx's."""
+
+    def __init__(self, transport: Http1Transport) -> None:
+        super().__init__(transport=transport, follow_redirects=False, trust_env=False)
+        self._lean = transport
+
+    async def send(self, request: httpx.Request, *, stream: bool = False,
+                   auth: httpx._types.AuthTypes | httpx._client.UseClientDefault | None
+                   = httpx.USE_CLIENT_DEFAULT,
+                   follow_redirects: bool | httpx._client.UseClientDefault
+                   = httpx.USE_CLIENT_DEFAULT) -> httpx.Response:
+        if self.is_closed:
+            raise RuntimeError("Cannot send a request, as the client has been closed.")
+        response = await self._lean.handle_async_request(request)
+        response.request = request
+        if not stream:
+            try:
+                await response.aread()
+            finally:
+                await response.aclose()
+        return response

@@ -1,0 +1,402 @@
+"""The lean HTTP/1.1 transport (`router/dispatch/http1.py`) against real sockets on 127.0.0.1.
+
+Each test runs a raw asyncio server that answers with exactly the bytes the test scripts
+(framing, keep-alive, malformed heads, early closes, silence), and counts the connections it
+accepted, so reuse is observed from the server's side."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import ipaddress
+import ssl
+import tempfile
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from router.dispatch.http1 import Http1Transport, LeanClient
+from router.dispatch.pool import ClientPool
+
+Reply = Callable[[bytes], bytes | None]  # request head+body → raw answer (None: close)
+OK = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{\"ok\":true}"
+
+
+class Server:
+    """Reads one request at a time (head, then Content-Length bytes) and writes `reply(req)`;
+    `None` closes the connection, `b""` answers nothing (the client times out)."""
+
+    def __init__(self, reply: Reply, tls: ssl.SSLContext | None = None) -> None:
+        self.reply = reply
+        self.tls = tls
+        self.connections = 0
+        self.requests: list[bytes] = []
+        self.writers: list[asyncio.StreamWriter] = []
+
+    async def __aenter__(self) -> Server:
+        self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0, ssl=self.tls)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for w in self.writers:
+            w.close()
+        self.server.close()
+
+    @property
+    def url(self) -> str:
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}/v1/chat?x=1"
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        self.writers.append(writer)
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":")[1])
+                body = await reader.readexactly(length)
+                self.requests.append(head + body)
+                answer = self.reply(head + body)
+                if answer is None:
+                    writer.close()
+                    return
+                writer.write(answer)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+
+def run(coro: Awaitable[Any]) -> Any:
+    return asyncio.run(coro)  # type: ignore[arg-type]
+
+
+def client(**kw: Any) -> LeanClient:
+    return LeanClient(Http1Transport(ssl_context=ssl.create_default_context(), **kw))
+
+
+async def post(c: httpx.AsyncClient, url: str, timeout: float = 5.0) -> httpx.Response:
+    return await c.post(url, content=b'{"q":1}', headers={"authorization": "Bearer k"},
+                        timeout=timeout)
+
+
+def test_keeps_one_connection_alive_across_calls_and_sends_the_request_whole() -> None:
+    async def go() -> None:
+        async with Server(lambda _: OK) as s:
+            async with client() as c:
+                for _ in range(5):
+                    r = await post(c, s.url)
+                    assert r.status_code == 200 and r.json() == {"ok": True}
+            assert s.connections == 1
+            first = s.requests[0]
+            assert first.startswith(b"POST /v1/chat?x=1 HTTP/1.1\r\n")
+            assert b"\r\nhost: 127.0.0.1:" in first.lower()
+            assert b"\r\nauthorization: Bearer k\r\n" in first
+            assert first.endswith(b'\r\n\r\n{"q":1}')
+    run(go())
+
+
+def test_chunked_body_with_extensions_and_trailers_then_reuse() -> None:
+    chunked = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+               b"4;ext=1\r\n{\"a\"\r\n5\r\n:\"bc\"\r\n1\r\n}\r\n0\r\nX-Trailer: 1\r\n\r\n")
+
+    async def go() -> None:
+        async with Server(lambda _: chunked) as s:
+            async with client() as c:
+                for _ in range(3):
+                    r = await post(c, s.url)
+                    assert r.json() == {"a": "bc"}
+            assert s.connections == 1
+    run(go())
+
+
+def test_a_body_until_close_is_read_whole_and_the_connection_not_reused() -> None:
+    async def go() -> None:
+        def reply(_: bytes) -> bytes:
+            return b"HTTP/1.1 200 OK\r\n\r\n{\"x\":2}"
+
+        async with Server(reply) as s:
+            async with client() as c:
+                for _ in range(2):
+                    async with c.stream("POST", s.url, content=b"{}") as r:
+                        # the server keeps the socket open; close it after the bytes are out
+                        await asyncio.sleep(0.05)
+                        for w in s.writers:
+                            w.close()
+                        assert await r.aread() == b'{"x":2}'
+            assert s.connections == 2
+    run(go())
+
+
+def test_connection_close_and_http_1_0_are_not_kept() -> None:
+    answers = [b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}",
+               b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\n{}"]
+
+    async def go() -> None:
+        for answer in answers:
+            async with Server(lambda _, a=answer: a) as s:  # type: ignore[misc]
+                async with client() as c:
+                    for _ in range(2):
+                        assert (await post(c, s.url)).json() == {}
+                assert s.connections == 2, answer
+    run(go())
+
+
+def test_a_connection_the_server_closed_while_idle_is_replaced() -> None:
+    async def go() -> None:
+        async with Server(lambda _: OK) as s:
+            async with client() as c:
+                assert (await post(c, s.url)).status_code == 200
+                for w in s.writers:
+                    w.close()
+                await asyncio.sleep(0.05)
+                assert (await post(c, s.url)).status_code == 200
+            assert s.connections == 2
+    run(go())
+
+
+def test_idle_connections_expire_by_the_injected_clock() -> None:
+    now = [0.0]
+
+    async def go() -> None:
+        async with Server(lambda _: OK) as s:
+            t = Http1Transport(ssl_context=ssl.create_default_context(), keepalive_expiry=5.0,
+                               clock=lambda: now[0])
+            async with LeanClient(t) as c:
+                await post(c, s.url)
+                now[0] = 4.9
+                await post(c, s.url)
+                assert s.connections == 1
+                now[0] = 10.0
+                await post(c, s.url)
+                assert s.connections == 2
+    run(go())
+
+
+def test_interim_1xx_answers_are_skipped() -> None:
+    async def go() -> None:
+        async with Server(lambda _: b"HTTP/1.1 100 Continue\r\n\r\n" + OK) as s:
+            async with client() as c:
+                assert (await post(c, s.url)).json() == {"ok": True}
+    run(go())
+
+
+def test_gzip_is_decoded_by_httpx() -> None:
+    import gzip
+
+    packed = gzip.compress(b'{"z":1}')
+    answer = (b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: "
+              + str(len(packed)).encode() + b"\r\n\r\n" + packed)
+
+    async def go() -> None:
+        async with Server(lambda _: answer) as s:
+            async with client() as c:
+                assert (await post(c, s.url)).json() == {"z": 1}
+    run(go())
+
+
+@pytest.mark.parametrize("answer, words", [
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n{\"short\":1}", "before the body's end"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}", "Content-Length"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", "Content-Length"),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "chunk size"),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}XX0\r\n\r\n", "chunk end"),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n40000000\r\nabc", "mid-chunk"),
+    (b"HTTP/1.1 2000 OK\r\n\r\n", "status line"),
+    (b"SMTP 200 OK\r\n\r\n", "status line"),
+    (b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n", "header line"),
+    (b"HTTP/1.1 200 OK\r\n folded: x\r\n\r\n", "header line"),
+    (b"HTTP/1.1 200 OK\r\nContent-Le", "closed the connection"),
+])
+def test_malformed_or_broken_answers_are_protocol_errors(answer: bytes, words: str) -> None:
+    async def go() -> None:
+        def reply(_: bytes) -> bytes | None:
+            return answer
+
+        async with Server(reply) as s:
+            async with client() as c:
+                # the server closes after its answer, as a broken server would
+                task = asyncio.ensure_future(post(c, s.url))
+                await asyncio.sleep(0.1)
+                for w in s.writers:
+                    w.close()
+                with pytest.raises(httpx.RemoteProtocolError, match=words):
+                    await task
+    run(go())
+
+
+def test_a_head_over_the_bound_is_refused_without_buffering_it() -> None:
+    huge = b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * 200_000 + b"\r\n\r\n"
+
+    async def go() -> None:
+        async with Server(lambda _: huge) as s:
+            async with client(max_head_bytes=16 * 1024) as c:
+                with pytest.raises(httpx.RemoteProtocolError, match="too long"):
+                    await post(c, s.url)
+    run(go())
+
+
+def test_a_huge_declared_chunk_is_read_piecewise() -> None:
+    """A chunk declaring 1 GiB arrives in pieces of at most 64 KiB, so the caller's bound
+    stops it (here after 1 MiB) without the transport buffering the chunk."""
+    head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n40000000\r\n"
+
+    async def go() -> None:
+        async with Server(lambda _: head + b"x" * 2_000_000) as s:
+            async with client() as c:
+                async with c.stream("POST", s.url, content=b"{}") as r:
+                    got, biggest = 0, 0
+                    async for piece in r.aiter_raw():
+                        got += len(piece)
+                        biggest = max(biggest, len(piece))
+                        if got > 1_000_000:
+                            break
+                assert biggest <= 64 * 1024
+    run(go())
+
+
+def test_read_timeout_and_the_connection_is_not_reused() -> None:
+    async def go() -> None:
+        calls = [0]
+
+        def reply(_: bytes) -> bytes:
+            calls[0] += 1
+            return b"" if calls[0] == 1 else OK
+
+        async with Server(reply) as s:
+            async with client() as c:
+                with pytest.raises(httpx.ReadTimeout):
+                    await post(c, s.url, timeout=0.2)
+                assert (await post(c, s.url)).status_code == 200
+            assert s.connections == 2
+    run(go())
+
+
+def test_reset_mid_body_is_a_read_or_protocol_error() -> None:
+    async def go() -> None:
+        def reply(_: bytes) -> bytes:
+            return b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n{\"par"
+
+        async with Server(reply) as s:
+            async with client() as c:
+                async with c.stream("POST", s.url, content=b"{}") as r:
+                    await asyncio.sleep(0.05)
+                    for w in s.writers:
+                        w.transport.abort()  # RST, not FIN
+                    with pytest.raises((httpx.ReadError, httpx.RemoteProtocolError)):
+                        await r.aread()
+    run(go())
+
+
+def test_connect_error_names_the_origin_only() -> None:
+    async def go() -> None:
+        probe = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+        port = probe.sockets[0].getsockname()[1]
+        probe.close()
+        await probe.wait_closed()
+        async with client() as c:
+            with pytest.raises(httpx.ConnectError, match=f"127.0.0.1:{port}"):
+                await post(c, f"http://127.0.0.1:{port}/v1")
+    run(go())
+
+
+def test_header_injection_is_refused_before_anything_is_sent() -> None:
+    async def go() -> None:
+        async with Server(lambda _: OK) as s:
+            async with client() as c:
+                with pytest.raises(httpx.LocalProtocolError, match="authorization"):
+                    await c.post(s.url, content=b"{}",
+                                 headers={"authorization": "Bearer k\r\nX-Evil: 1"})
+            assert s.requests == []
+    run(go())
+
+
+def test_the_pool_bounds_connections_per_origin_and_times_out_waiting() -> None:
+    async def go() -> None:
+        release = asyncio.Event()
+
+        async with Server(lambda _: OK) as s:
+            async with client(max_connections=2) as c:
+                streams = [c.stream("POST", s.url, content=b"{}") for _ in range(2)]
+                held = [await st.__aenter__() for st in streams]
+                with pytest.raises(httpx.PoolTimeout):
+                    await c.post(s.url, content=b"{}", timeout=httpx.Timeout(5.0, pool=0.1))
+                for st, r in zip(streams, held, strict=True):
+                    await r.aread()
+                    await st.__aexit__(None, None, None)
+                release.set()
+                many = await asyncio.gather(*(post(c, s.url) for _ in range(20)))
+                assert all(r.status_code == 200 for r in many)
+            assert s.connections == 2
+    run(go())
+
+
+def test_unsupported_scheme() -> None:
+    async def go() -> None:
+        async with client() as c:
+            with pytest.raises(httpx.UnsupportedProtocol):
+                await c.get("ftp://127.0.0.1/x")
+    run(go())
+
+
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def test_tls_verifies_the_server_and_keeps_the_connection() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        cert, key = _self_signed(Path(tmp))
+        server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        server_ctx.load_cert_chain(cert, key)
+        trusting = ssl.create_default_context(cafile=str(cert))
+
+        async def go() -> None:
+            async with Server(lambda _: OK, tls=server_ctx) as s:
+                async with LeanClient(Http1Transport(ssl_context=trusting)) as c:
+                    for _ in range(3):
+                        assert (await post(c, s.url)).json() == {"ok": True}
+                assert s.connections == 1
+                # A client that does not trust the certificate refuses the server.
+                async with client() as c:
+                    with pytest.raises(httpx.ConnectError, match="SSL"):
+                        await post(c, s.url)
+        run(go())
+
+
+def test_the_router_pool_uses_the_lean_client_unless_proxies_are_trusted() -> None:
+    async def go() -> None:
+        lean = ClientPool(100, trust_env=False)
+        proxied = ClientPool(100, trust_env=True)
+        try:
+            assert [type(c) for c in lean.clients] == [LeanClient]
+            assert all(type(c) is httpx.AsyncClient for c in proxied.clients)
+        finally:
+            await lean.aclose()
+            await proxied.aclose()
+    run(go())
