@@ -13,10 +13,10 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from router.catalog.offerings import Offering
-from router.decide.evaluate import Context, Evaluator, Tri, attr_value
+from router.decide.evaluate import Check, Context, Evaluator, Tri, attr_value
 from router.engine.derive import Derivation
 from router.engine.facts import asked_max_output, call_max_output, cost, effective_max_output
 from router.live.state import LiveState
@@ -30,8 +30,10 @@ _PER_REQUEST = object()  # a rank key whose value depends on the request, live s
 TOKEN_PARAMS = ("max_tokens", "max_completion_tokens")
 
 
-@dataclass(frozen=True)
-class Ranked:
+class Ranked(NamedTuple):
+    """A ranked offering and its rank key values (a named tuple: a record's ranking makes
+    one per candidate, and a frozen dataclass cost ~3 times as much to make)."""
+
     offering_id: str
     keys: tuple[KeyValue, ...]
 
@@ -159,6 +161,13 @@ class Decider:
             o.id: tuple((ptr, self.evaluator.bind(ptr, o)) for ptr in residual)
             for o, residual in self.candidates
         }
+        # The same checks for `failed` (every candidate of a record's full ranking): a residual
+        # built-in is one comparison called directly, the rest through its bound check.
+        self.plans: dict[str, tuple[tuple[str, Offering, Check | None, Tri], ...]] = {
+            o.id: tuple((ptr, o, self.evaluator.builtin_check(ptr, o), check)
+                        for ptr, check in self.checks[o.id])
+            for o, _ in self.candidates
+        }
         self.offerings = [o for o, _ in self.candidates]
         self.rank = derivation.policy.rank
         self.prices = {o.id: (o.input_price, o.output_price, o.max_output_tokens)
@@ -248,7 +257,11 @@ class Decider:
 
     def failed(self, offering_id: str, ctx: Context) -> tuple[str, ...]:
         """The candidate's residual clauses that fail for this request."""
-        return tuple(ptr for ptr, check in self.checks[offering_id] if check(ctx) != Truth.T)
+        out: list[str] = []
+        for ptr, o, builtin, check in self.plans[offering_id]:
+            if not builtin(o, ctx) if builtin is not None else check(ctx) != Truth.T:
+                out.append(ptr)
+        return tuple(out)
 
     def ordered(self, ctx: Context, view: LabelView | None = None
                 ) -> list[tuple[str, tuple[KeyValue, ...]]]:

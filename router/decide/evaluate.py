@@ -143,6 +143,13 @@ class Evaluator:
             return lambda ctx: Truth.T if name in ctx.features.labels else Truth.F
         return lambda ctx: self.leaf(node, o, ctx)[0]
 
+    def builtin_check(self, pointer: str, o: Offering) -> Check | None:
+        """The one-comparison check of a built-in left residual for `o` (what `bind` wraps
+        in a `Truth`), for loops over many candidates; None for any other clause."""
+        if self.d.verdicts[pointer][o.id][0] != Truth.R:
+            return None
+        return _BUILTIN_FAST.get(pointer)
+
     def settled_by_labels(self, pointer: str, o: Offering,
                           labels: frozenset[str]) -> Truth | None:
         """The node's final truth when only the request's labels are known, or None if it

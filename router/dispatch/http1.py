@@ -344,15 +344,40 @@ class _Body(httpx.AsyncByteStream):
 
 
 
+USER_AGENT = "unhardcoded"
+MAX_CACHED_URLS = 1024
+
+
 class LeanClient(httpx.AsyncClient):
     """An httpx client whose `send` goes straight to its `Http1Transport`, skipping the auth
     flow, cookie jar, redirect handling, event hooks and elapsed-time wrapper (~0.2 ms per
     call): the router sets every header itself, keeps no cookies and follows no redirects.
-    Everything else (`build_request`, timeouts, `Response` and its decoding) is httpx's."""
+    `Response` and its decoding are httpx's; `build_request` too, with `request_for` as the
+    router's cheaper way to make its requests."""
 
     def __init__(self, transport: Http1Transport) -> None:
         super().__init__(transport=transport, follow_redirects=False, trust_env=False)
         self._lean = transport
+        self._urls: dict[str, httpx.URL] = {}
+
+    def request_for(self, method: str, url: str, body: bytes | None,
+                    headers: dict[str, str], timeout_s: float) -> httpx.Request:
+        """A request with exactly `headers` (plus `Host`, `Content-Length` and a `User-Agent`
+        unless given), without the client's defaults and merges (~0.1 ms per call less than
+        `build_request`); parsed URLs are kept (the router calls a few endpoints)."""
+        parsed = self._urls.get(url)
+        if parsed is None:
+            parsed = httpx.URL(url)
+            if len(self._urls) >= MAX_CACHED_URLS:
+                self._urls.clear()
+            self._urls[url] = parsed
+        sent = dict(headers)
+        if not any(k.lower() == "user-agent" for k in sent):
+            sent["user-agent"] = USER_AGENT
+        limits = {"connect": timeout_s, "read": timeout_s, "write": timeout_s,
+                  "pool": timeout_s}
+        return httpx.Request(method, parsed, headers=sent, content=body,
+                             extensions={"timeout": limits})
 
     async def send(self, request: httpx.Request, *, stream: bool = False,
                    auth: httpx._types.AuthTypes | httpx._client.UseClientDefault | None
@@ -369,3 +394,12 @@ class LeanClient(httpx.AsyncClient):
             finally:
                 await response.aclose()
         return response
+
+
+def new_request(client: httpx.AsyncClient, method: str, url: str, body: bytes | None,
+                headers: dict[str, str], timeout_s: float) -> httpx.Request:
+    """`client`'s request for a provider call: `LeanClient.request_for`, or httpx's
+    `build_request` for any other client."""
+    if isinstance(client, LeanClient):
+        return client.request_for(method, url, body, headers, timeout_s)
+    return client.build_request(method, url, content=body, headers=headers, timeout=timeout_s)

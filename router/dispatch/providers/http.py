@@ -24,6 +24,7 @@ from router.dispatch.failures import (
     no_json_constant,
     too_deep,
 )
+from router.dispatch.http1 import new_request
 from router.dispatch.providers.sse import SSEEvent, SSEEventTooLarge, SSEParser
 
 MAX_RESPONSE_BYTES = 32 * 1024 * 1024  # a whole JSON answer, or a whole stream
@@ -52,14 +53,13 @@ def parse_json(data: str | bytes | bytearray, provider: str, what: str) -> Any:
 async def post_json(client: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str],
                     timeout_s: float, provider: str, now: dt.datetime) -> Any:
     """POST and return the parsed JSON body of a 2xx answer; raise `UpstreamFailure` else."""
-    request = client.build_request("POST", url, content=body, headers=headers,
-                                   timeout=timeout_s)
+    request = new_request(client, "POST", url, body, headers, timeout_s)
     return await _send_json(client, request, provider, now)
 
 
 async def get_json(client: httpx.AsyncClient, url: str, headers: dict[str, str],
                    timeout_s: float, provider: str, now: dt.datetime) -> Any:
-    request = client.build_request("GET", url, headers=headers, timeout=timeout_s)
+    request = new_request(client, "GET", url, None, headers, timeout_s)
     return await _send_json(client, request, provider, now)
 
 
@@ -112,7 +112,7 @@ async def open_stream(client: httpx.AsyncClient, url: str, body: bytes,
                       now: dt.datetime) -> httpx.Response:
     """Send a streamed POST; a non-2xx answer is read (its first `MAX_ERROR_READ_BYTES`) and
     raised as a failure."""
-    request = client.build_request("POST", url, content=body, headers=headers, timeout=timeout_s)
+    request = new_request(client, "POST", url, body, headers, timeout_s)
     failure: UpstreamFailure | None = None
     try:
         resp = await client.send(request, stream=True)
