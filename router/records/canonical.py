@@ -22,7 +22,12 @@ def digest(value: Any) -> str:
 
 def pack(value: Any) -> bytes:
     """A value as it is stored: canonical JSON, deflated."""
-    return zlib.compress(canonical(value), 6)
+    return packed(canonical(value))
+
+
+def packed(data: bytes) -> bytes:
+    """Canonical JSON already made (`canonical`), deflated as `pack` does."""
+    return zlib.compress(data, 6)
 
 
 MAX_UNPACKED = 512 * 1024 * 1024  # a catalog snapshot of 50,000 offerings is far below this

@@ -18,7 +18,13 @@ KEY_VARIABLE = "UNHARDCODED_RECORD_KEY"
 
 
 def link(prev: str, body: object) -> str:
-    return hashlib.sha256(prev.encode() + b"\n" + canonical(body)).hexdigest()
+    return link_canonical(prev, canonical(body))
+
+
+def link_canonical(prev: str, data: bytes) -> str:
+    """`link` of a body whose canonical JSON is `data` (made once, for the hash and the
+    stored blob)."""
+    return hashlib.sha256(prev.encode() + b"\n" + data).hexdigest()
 
 
 def sign(key: bytes, writer: str, seq: int, head: str, base_seq: int = 0,

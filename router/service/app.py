@@ -25,6 +25,7 @@ from router.engine.worker import EngineError
 from router.facade import Router
 from router.records.location import Records, RecordsSetting
 from router.records.store import RecordsError
+from router.service import heap
 from router.service.chat import ChatHandler
 from router.service.errors import ServiceError
 from router.service.keys import ANONYMOUS, Caller, CallerKeys
@@ -93,6 +94,7 @@ class Service:
                 signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
         if s.watch_s:
             self._watch = asyncio.ensure_future(self._watch_files(s.watch_s))
+        heap.settle()
         self.ready = True
         log.info("ready: %d named policies derived over catalog %s", len(named),
                  router.catalog.version[:12])
@@ -126,6 +128,7 @@ class Service:
                 return False
             self.keys, self.chooser = keys, Chooser(named, router.policies.admit)
             report = await asyncio.to_thread(router.reload)
+            heap.settle()
             self._fingerprint = self._files_fingerprint()
             if report.refused:
                 log.error("catalog reload refused, the previous catalog stays: %s",
@@ -263,6 +266,7 @@ class Service:
 def from_environment() -> Service:
     """The app factory uvicorn calls in each worker (`--factory`)."""
     settings = ServiceSettings.from_environment()
+    heap.own_process()
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per provider call
