@@ -380,3 +380,63 @@ def test_a_program_that_never_closes_its_router_still_writes_its_records(tmp_pat
                           timeout=120, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.returncode == 0, done.stderr
     assert len(list(SqliteStore(path).iterate(Query()))) == 5
+
+
+class CountingStore(SqliteStore):
+    """A real SQLite store that counts the batches (transactions) it is given."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.batches: list[int] = []
+
+    def write(self, rows: Any, writer: Any) -> None:  # type: ignore[override]
+        self.batches.append(len(rows))
+        super().write(rows, writer)
+
+
+def test_decisions_arriving_one_at_a_time_are_written_in_few_batches(tmp_path: Path) -> None:
+    """One request at a time (a decision every 2 ms): the writer gathers them for
+    `flush_interval_s` and commits each gathering once, and each is durable within that
+    interval plus a write, without a flush."""
+    import time
+
+    from router.records import Pending, RecordWriter
+    from router.records.writer import WriterSettings
+    from tests.records_support import decided
+    from tests.strategies import minimal_scenario
+
+    decision = decided(minimal_scenario(lambda s: len(s.catalog) >= 3))
+    store = CountingStore(tmp_path / "records.sqlite3")
+    writer = RecordWriter(store, settings=WriterSettings(flush_interval_s=0.1))
+    for j in range(100):
+        writer.submit(Pending(decision, f"t-{j}", "cfg"))
+        time.sleep(0.002)
+    deadline = time.monotonic() + 0.25 + 0.5  # documented bound, plus room for a busy box
+    while writer.written < 100 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert writer.written == 100
+    assert sum(store.batches) == 100 and len(store.batches) <= 10, store.batches
+    writer.close()
+
+
+def test_a_flush_does_not_wait_for_the_gathering_interval(tmp_path: Path) -> None:
+    import time
+
+    from router.records import Pending, RecordWriter
+    from router.records.writer import WriterSettings
+    from tests.records_support import decided
+    from tests.strategies import minimal_scenario
+
+    decision = decided(minimal_scenario(lambda s: len(s.catalog) >= 3))
+    writer = RecordWriter(SqliteStore(tmp_path / "records.sqlite3"),
+                          settings=WriterSettings(flush_interval_s=30.0))
+    for j in range(600):  # more than two batches of 256
+        writer.submit(Pending(decision, f"t-{j}", "cfg"))
+    t0 = time.monotonic()
+    assert writer.flush(timeout_s=20.0)
+    assert writer.written == 600
+    assert time.monotonic() - t0 < 10.0  # not 30 s per batch
+    writer.submit(Pending(decision, "last", "cfg"))
+    t1 = time.monotonic()
+    writer.close()  # flushes too
+    assert writer.written == 601 and time.monotonic() - t1 < 10.0

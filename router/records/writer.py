@@ -3,9 +3,14 @@ written in batches by one thread, so recording costs the caller microseconds.
 
 A queued decision is durable within `flush_interval_s` plus one batch's write (documented
 bound: 250 ms at the defaults); `flush()` waits until everything queued so far is committed,
-and `close()` flushes. A store that fails is logged (one line per failure, no traceback on
-the request path) and counted in `errors`; requests never fail because of it. A queue that is
-full (the store cannot keep up) drops the newest decisions and counts them in `dropped`.
+and `close()` flushes. Once a decision arrives the writer lets company gather for
+`flush_interval_s` (unless a batch is already full, or a flush hurries it) and writes what came
+in one transaction: one wake-up and one commit per batch, not per decision (at one request at a
+time, a batch of two used to cost ~1.5 ms of the service's CPU per request).
+
+A store that fails is logged (one line per failure, no traceback on the request path) and
+counted in `errors`; requests never fail because of it. A queue that is full (the store cannot
+keep up) drops the newest decisions and counts them in `dropped`.
 """
 
 from __future__ import annotations
@@ -69,6 +74,7 @@ class RecordWriter:
         self.writer = ChainWriter(f"{uuid.uuid4().hex[:16]}-{os.getpid()}", self.key)
         self._queue: queue.Queue[Pending | _Wake | None] = queue.Queue(self.settings.max_queue)
         self._cond = threading.Condition()
+        self._hurry = threading.Event()  # set by flush/close: write what is queued now
         self._submitted = self._done = 0
         self._thread = threading.Thread(target=self._run, name="unhardcoded-records",
                                         daemon=True)
@@ -97,6 +103,7 @@ class RecordWriter:
             return False
         with contextlib.suppress(queue.Full):
             self._queue.put_nowait(_WAKE)
+        self._hurry.set()
         try:
             return ack.result(timeout_s)
         except TimeoutError:
@@ -110,6 +117,7 @@ class RecordWriter:
                 return True
         with contextlib.suppress(queue.Full):
             self._queue.put_nowait(_WAKE)  # write what is queued now, without the wait
+        self._hurry.set()
         with self._cond:
             return self._cond.wait_for(lambda: self._done >= target, timeout_s)
 
@@ -119,32 +127,38 @@ class RecordWriter:
         self.flush()
         self._closed = True
         self._queue.put(None)
+        self._hurry.set()
         self._thread.join(timeout=30)
         self.store.close()
 
     def _run(self) -> None:
         q = self._queue
-        interval = self.settings.flush_interval_s
+        most = self.settings.max_batch
         while True:
             item = q.get()
             if item is None:
                 return
             if isinstance(item, _Wake):
                 continue
+            if not self._hurry.is_set() and q.qsize() < most - 1:
+                self._hurry.wait(self.settings.flush_interval_s)  # let company gather
             batch = [item]
-            try:  # more of what is queued, waiting up to `interval` for company
-                while len(batch) < self.settings.max_batch:
-                    nxt = q.get(timeout=interval) if len(batch) == 1 and q.empty() \
-                        else q.get_nowait()
-                    if nxt is None:
-                        q.put(None)
-                        break
-                    if isinstance(nxt, _Wake):
-                        break
+            ending = False
+            while len(batch) < most:
+                try:
+                    nxt = q.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    ending = True
+                    break
+                if not isinstance(nxt, _Wake):
                     batch.append(nxt)
-            except queue.Empty:
-                pass
+            if q.empty():
+                self._hurry.clear()
             self._write(batch)
+            if ending:
+                return
 
     def _write(self, batch: list[Pending]) -> None:
         rows: list[Row] = []
