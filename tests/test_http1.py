@@ -180,9 +180,9 @@ def test_idle_connections_expire_by_the_injected_clock() -> None:
 
 def test_interim_1xx_answers_are_skipped() -> None:
     async def go() -> None:
-        async with Server(lambda _: b"HTTP/1.1 100 Continue\r\n\r\n" + OK) as s:
-            async with client() as c:
-                assert (await post(c, s.url)).json() == {"ok": True}
+        interim = b"HTTP/1.1 100 Continue\r\n\r\n" + OK
+        async with Server(lambda _: interim) as s, client() as c:
+            assert (await post(c, s.url)).json() == {"ok": True}
     run(go())
 
 
@@ -194,9 +194,8 @@ def test_gzip_is_decoded_by_httpx() -> None:
               + str(len(packed)).encode() + b"\r\n\r\n" + packed)
 
     async def go() -> None:
-        async with Server(lambda _: answer) as s:
-            async with client() as c:
-                assert (await post(c, s.url)).json() == {"z": 1}
+        async with Server(lambda _: answer) as s, client() as c:
+            assert (await post(c, s.url)).json() == {"z": 1}
     run(go())
 
 
@@ -218,15 +217,14 @@ def test_malformed_or_broken_answers_are_protocol_errors(answer: bytes, words: s
         def reply(_: bytes) -> bytes | None:
             return answer
 
-        async with Server(reply) as s:
-            async with client() as c:
-                # the server closes after its answer, as a broken server would
-                task = asyncio.ensure_future(post(c, s.url))
-                await asyncio.sleep(0.1)
-                for w in s.writers:
-                    w.close()
-                with pytest.raises(httpx.RemoteProtocolError, match=words):
-                    await task
+        async with Server(reply) as s, client() as c:
+            # the server closes after its answer, as a broken server would
+            task = asyncio.ensure_future(post(c, s.url))
+            await asyncio.sleep(0.1)
+            for w in s.writers:
+                w.close()
+            with pytest.raises(httpx.RemoteProtocolError, match=words):
+                await task
     run(go())
 
 
@@ -234,10 +232,9 @@ def test_a_head_over_the_bound_is_refused_without_buffering_it() -> None:
     huge = b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * 200_000 + b"\r\n\r\n"
 
     async def go() -> None:
-        async with Server(lambda _: huge) as s:
-            async with client(max_head_bytes=16 * 1024) as c:
-                with pytest.raises(httpx.RemoteProtocolError, match="too long"):
-                    await post(c, s.url)
+        async with Server(lambda _: huge) as s, client(max_head_bytes=16 * 1024) as c:
+            with pytest.raises(httpx.RemoteProtocolError, match="too long"):
+                await post(c, s.url)
     run(go())
 
 
@@ -247,16 +244,15 @@ def test_a_huge_declared_chunk_is_read_piecewise() -> None:
     head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n40000000\r\n"
 
     async def go() -> None:
-        async with Server(lambda _: head + b"x" * 2_000_000) as s:
-            async with client() as c:
-                async with c.stream("POST", s.url, content=b"{}") as r:
-                    got, biggest = 0, 0
-                    async for piece in r.aiter_raw():
-                        got += len(piece)
-                        biggest = max(biggest, len(piece))
-                        if got > 1_000_000:
-                            break
-                assert biggest <= 64 * 1024
+        async with Server(lambda _: head + b"x" * 2_000_000) as s, client() as c:
+            async with c.stream("POST", s.url, content=b"{}") as r:
+                got, biggest = 0, 0
+                async for piece in r.aiter_raw():
+                    got += len(piece)
+                    biggest = max(biggest, len(piece))
+                    if got > 1_000_000:
+                        break
+            assert biggest <= 64 * 1024
     run(go())
 
 
@@ -282,14 +278,13 @@ def test_reset_mid_body_is_a_read_or_protocol_error() -> None:
         def reply(_: bytes) -> bytes:
             return b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n{\"par"
 
-        async with Server(reply) as s:
-            async with client() as c:
-                async with c.stream("POST", s.url, content=b"{}") as r:
-                    await asyncio.sleep(0.05)
-                    for w in s.writers:
-                        w.transport.abort()  # RST, not FIN
-                    with pytest.raises((httpx.ReadError, httpx.RemoteProtocolError)):
-                        await r.aread()
+        async with Server(reply) as s, client() as c, \
+                c.stream("POST", s.url, content=b"{}") as r:
+            await asyncio.sleep(0.05)
+            for w in s.writers:
+                w.transport.abort()  # RST, not FIN
+            with pytest.raises((httpx.ReadError, httpx.RemoteProtocolError)):
+                await r.aread()
     run(go())
 
 
@@ -316,7 +311,7 @@ def test_header_injection_is_refused_before_anything_is_sent() -> None:
     run(go())
 
 
-def test_the_pool_bounds_connections_per_origin_and_times_out_waiting() -> None:
+def test_the_pool_bounds_connections_in_use_and_times_out_waiting() -> None:
     async def go() -> None:
         release = asyncio.Event()
 
@@ -332,6 +327,17 @@ def test_the_pool_bounds_connections_per_origin_and_times_out_waiting() -> None:
                 release.set()
                 many = await asyncio.gather(*(post(c, s.url) for _ in range(20)))
                 assert all(r.status_code == 200 for r in many)
+                # The bound is across origins: another server waits for the same two slots.
+                async with Server(lambda _: OK) as other:
+                    streams = [c.stream("POST", s.url, content=b"{}") for _ in range(2)]
+                    held = [await st.__aenter__() for st in streams]
+                    with pytest.raises(httpx.PoolTimeout):
+                        await c.post(other.url, content=b"{}",
+                                     timeout=httpx.Timeout(5.0, pool=0.1))
+                    for st, r in zip(streams, held, strict=True):
+                        await r.aread()
+                        await st.__aexit__(None, None, None)
+                    assert (await post(c, other.url)).status_code == 200
             assert s.connections == 2
     run(go())
 

@@ -10,7 +10,9 @@ that, at ~0.2 ms:
 
 - one connection per request at a time, kept alive and reused (most recently used first) while
   idle for less than `keepalive_expiry` seconds and not closed by the server;
-- at most `max_connections` per origin; a request waits for a free one up to the pool timeout;
+- at most `max_connections` requests in flight (connections in use) across all origins; a
+  request waits for a free slot up to the pool timeout; idle connections hold no slot and are
+  closed once they expire;
 - response bodies framed by `Content-Length`, chunked transfer coding or the connection's close,
   read piecewise (never more than `READ_BYTES` at once, whatever a length or chunk size says),
   so the caller's size bounds apply as the body arrives; `Content-Encoding` is decoded by httpx;
@@ -55,6 +57,7 @@ class Http1Transport(httpx.AsyncBaseTransport):
         self._max_head = max_head_bytes
         self._clock = clock
         self._origins: dict[OriginKey, _Origin] = {}
+        self._slots = asyncio.Semaphore(self._max)
         self._closed = False
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -69,7 +72,7 @@ class Http1Transport(httpx.AsyncBaseTransport):
         key = (scheme, url.host, port)
         origin = self._origins.get(key)
         if origin is None:
-            origin = self._origins[key] = _Origin(key, asyncio.Semaphore(self._max))
+            origin = self._origins[key] = _Origin(key)
         timeout = request.extensions.get("timeout", {})
         head = _request_head(request)
         body = await request.aread()
@@ -94,7 +97,7 @@ class Http1Transport(httpx.AsyncBaseTransport):
                        timeout: dict[str, float | None]) -> _Conn:
         try:
             async with asyncio.timeout(timeout.get("pool")):
-                await origin.slots.acquire()
+                await self._slots.acquire()
         except TimeoutError:
             raise httpx.PoolTimeout("no connection became free in time",
                                     request=request) from None
@@ -108,7 +111,7 @@ class Http1Transport(httpx.AsyncBaseTransport):
             return await _Conn.open(origin.key, self._ssl, self._max_head, request,
                                     timeout.get("connect"))
         except BaseException:
-            origin.slots.release()
+            self._slots.release()
             raise
 
     def _release(self, origin: _Origin, conn: _Conn, reusable: bool) -> None:
@@ -117,7 +120,7 @@ class Http1Transport(httpx.AsyncBaseTransport):
             origin.idle.append(conn)
         else:
             conn.close()
-        origin.slots.release()
+        self._slots.release()
 
     async def aclose(self) -> None:
         self._closed = True
@@ -130,7 +133,6 @@ class Http1Transport(httpx.AsyncBaseTransport):
 @dataclass
 class _Origin:
     key: OriginKey
-    slots: asyncio.Semaphore
     idle: collections.deque[_Conn] = field(default_factory=collections.deque)
 
 
