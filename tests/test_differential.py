@@ -237,6 +237,20 @@ def test_values_of_different_types_are_not_one_class() -> None:
     assert len(store.classes(("a_context_window",))) == 3
 
 
+@FAST
+@given(scenarios())
+def test_failed_all_equals_failed_one_by_one(s: Scenario) -> None:
+    """The batched residual built-ins of a record's full ranking give every candidate the
+    failed clauses, in order, that checking it alone gives."""
+    from router.decide.evaluate import Context
+
+    decider = Decider(derive(s.policy, s.catalog))
+    ctx = Context(s.features, s.live, s.at)
+    ids = [o.id for o, _ in decider.candidates]
+    one_by_one = {oid: f for oid in ids if (f := decider.failed(oid, ctx))}
+    assert decider.failed_all(ids, ctx) == one_by_one, describe(s)
+
+
 # -- 3. proofs check -----------------------------------------------------------------------------
 
 

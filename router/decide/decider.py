@@ -168,6 +168,15 @@ class Decider:
                         for ptr, check in self.checks[o.id])
             for o, _ in self.candidates
         }
+        # For `failed_all`: the candidates with a clause other than a residual built-in, and
+        # per residual built-in the candidates it applies to.
+        self.generic = {oid for oid, plan in self.plans.items()
+                        if any(builtin is None for _, _, builtin, _ in plan)}
+        self.holders: dict[str, list[Offering]] = {}
+        for plan in self.plans.values():
+            for ptr, o, builtin, _ in plan:
+                if builtin is not None:
+                    self.holders.setdefault(ptr, []).append(o)
         self.offerings = [o for o, _ in self.candidates]
         self.rank = derivation.policy.rank
         self.prices = {o.id: (o.input_price, o.output_price, o.max_output_tokens)
@@ -240,8 +249,10 @@ class Decider:
         def settle() -> tuple[tuple[Ranked, ...], dict[str, tuple[str, ...]]]:
             late = dict(failed)
             ranking = [Ranked(oid, keys) for oid, keys in ordered[:checked] if oid not in late]
-            for oid, keys in ordered[checked:]:
-                f = self.failed(oid, ctx)
+            rest = ordered[checked:]
+            failing = self.failed_all([oid for oid, _ in rest], ctx)
+            for oid, keys in rest:
+                f = failing.get(oid)
                 if f:
                     late[oid] = f
                 else:
@@ -262,6 +273,24 @@ class Decider:
             if not builtin(o, ctx) if builtin is not None else check(ctx) != Truth.T:
                 out.append(ptr)
         return tuple(out)
+
+    def failed_all(self, ids: list[str], ctx: Context) -> dict[str, tuple[str, ...]]:
+        """`failed` for many candidates (those with a failed clause only): each residual
+        built-in is checked over all its candidates at once, the other clauses one by one."""
+        failing = {ptr: self.evaluator.builtin_failures(ptr, offerings, ctx)
+                   for ptr, offerings in self.holders.items()}
+        struck = set().union(*failing.values())
+        out: dict[str, tuple[str, ...]] = {}
+        for oid in ids:
+            if oid in self.generic:
+                f = self.failed(oid, ctx)
+            elif oid in struck:
+                f = tuple(ptr for ptr, _, _, _ in self.plans[oid] if oid in failing[ptr])
+            else:
+                continue
+            if f:
+                out[oid] = f
+        return out
 
     def ordered(self, ctx: Context, view: LabelView | None = None
                 ) -> list[tuple[str, tuple[KeyValue, ...]]]:
