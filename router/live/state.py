@@ -79,6 +79,11 @@ class Layered(Mapping[str, LiveValues]):
     def __len__(self) -> int:
         return sum(1 for _ in self)
 
+    def __bool__(self) -> bool:
+        """Whether any layer holds an offering, without counting them (`len` walks every key
+        of every layer: thousands for the installation's uncallable offerings)."""
+        return any(bool(layer) for layer in self.layers)
+
 
 
 
