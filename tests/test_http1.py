@@ -406,3 +406,21 @@ def test_the_router_pool_uses_the_lean_client_unless_proxies_are_trusted() -> No
             await lean.aclose()
             await proxied.aclose()
     run(go())
+
+
+def test_request_for_adds_the_defaults_the_adapter_did_not_set() -> None:
+    async def go() -> None:
+        async with Server(lambda _: OK) as s, client() as c:
+            for headers in ({"authorization": "Bearer k"},
+                            {"User-Agent": "mine/1", "Accept": "application/json"}):
+                request = c.request_for("POST", s.url, b"{}", headers, 5.0)
+                response = await c.send(request)
+                assert response.json() == {"ok": True}
+        first, second = (r.lower() for r in s.requests)
+        assert b"\r\naccept: */*\r\n" in first
+        assert b"\r\naccept-encoding: gzip, deflate\r\n" in first
+        assert b"\r\nuser-agent: unhardcoded\r\n" in first
+        assert b"\r\ncontent-length: 2\r\n" in first
+        assert b"\r\nuser-agent: mine/1\r\n" in second and b"unhardcoded" not in second
+        assert b"\r\naccept: application/json\r\n" in second and b"*/*" not in second
+    run(go())
