@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 import httpx
 
 READ_BYTES = 64 * 1024  # the most one read asks for
+WRITE_HIGH_WATER = 64 * 1024  # asyncio's default: past it a transport pauses its writer
 MAX_HEAD_BYTES = 64 * 1024  # a response's status line and headers, and a chunk-size line
 DEFAULT_KEEPALIVE_S = 5.0
 _FORBIDDEN = frozenset(b"\r\n\x00")
@@ -95,12 +96,15 @@ class Http1Transport(httpx.AsyncBaseTransport):
 
     async def _acquire(self, origin: _Origin, request: httpx.Request,
                        timeout: dict[str, float | None]) -> _Conn:
-        try:
-            async with asyncio.timeout(timeout.get("pool")):
-                await self._slots.acquire()
-        except TimeoutError:
-            raise httpx.PoolTimeout("no connection became free in time",
-                                    request=request) from None
+        if self._slots.locked():  # wait for a slot, up to the pool timeout
+            try:
+                async with asyncio.timeout(timeout.get("pool")):
+                    await self._slots.acquire()
+            except TimeoutError:
+                raise httpx.PoolTimeout("no connection became free in time",
+                                        request=request) from None
+        else:  # a free slot is taken at once (a timeout's timer costs ~5 µs)
+            await self._slots.acquire()
         try:
             now = self._clock()
             while origin.idle:
@@ -163,15 +167,19 @@ class _Conn:
         """Open, and nothing unread: a server that closed an idle connection (or sent bytes
         nobody asked for) makes it unusable."""
         return (not self.writer.is_closing() and not self.reader.at_eof()
-                and not self.reader._buffer)  # type: ignore[attr-defined]
+                and not self.buffered())
 
     def close(self) -> None:
         self.writer.close()
 
     async def send(self, data: bytes, request: httpx.Request, timeout_s: float | None) -> None:
+        """Write `data`; wait (up to the write timeout) only when the socket's buffer is past
+        its high-water mark, which is when `drain` would block."""
         try:
+            self.writer.write(data)
+            if self.writer.transport.get_write_buffer_size() < WRITE_HIGH_WATER:
+                return
             async with asyncio.timeout(timeout_s):
-                self.writer.write(data)
                 await self.writer.drain()
         except TimeoutError:
             raise httpx.WriteTimeout("sending the request timed out", request=request) from None
@@ -189,9 +197,17 @@ class _Conn:
             if not 100 <= status < 200 or status == 101:
                 return status, reason, headers, keep
 
+    def buffered(self) -> bool:
+        """Whether bytes already arrived: a `read` then returns at once."""
+        return bool(self.reader._buffer)  # type: ignore[attr-defined]
+
     async def _read(self, request: httpx.Request, timeout_s: float | None,
-                    step: Awaitable[bytes]) -> bytes:
+                    step: Awaitable[bytes], at_once: bool = False) -> bytes:
+        """`step` under the read timeout (`at_once`: a read of bytes already buffered, which
+        cannot wait, so no timer is set); failures as httpx's exceptions."""
         try:
+            if at_once:
+                return await step
             async with asyncio.timeout(timeout_s):
                 return await step
         except TimeoutError:
@@ -297,7 +313,8 @@ class _Body(httpx.AsyncByteStream):
         if self._framing == LENGTH:
             left = self._length
             while left:
-                data = await conn._read(request, t, reader.read(min(left, READ_BYTES)))
+                data = await conn._read(request, t, reader.read(min(left, READ_BYTES)),
+                                        conn.buffered())
                 if not data:
                     raise httpx.RemoteProtocolError(
                         "the server closed the connection before the body's end",
@@ -329,7 +346,8 @@ class _Body(httpx.AsyncByteStream):
                     pass  # trailers
                 return
             while size:
-                data = await conn._read(request, t, reader.read(min(size, READ_BYTES)))
+                data = await conn._read(request, t, reader.read(min(size, READ_BYTES)),
+                                        conn.buffered())
                 if not data:
                     raise httpx.RemoteProtocolError(
                         "the server closed the connection mid-chunk", request=request)
