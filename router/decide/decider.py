@@ -306,17 +306,22 @@ class Decider:
             asked = asked_max_output(ctx.features, policy)
             clamps = policy.clamps_max_tokens
             tokens = ctx.features.input_tokens
-            items: list[tuple[int, float, str, float | None]] = []
+            known: list[tuple[float, str]] = []
+            unknown: list[str] = []
             for oid, ip, op, limit in view.prices:  # facts.cost / call_max_output, inlined
                 out = limit if asked is None else (
                     min(asked, limit) if clamps and limit is not None else asked)
                 if ip is None or op is None or out is None:
-                    items.append((1, 0.0, oid, None))
+                    unknown.append(oid)
                 else:
                     v = (tokens * ip + out * op) / 1e6
-                    items.append((0, -v if desc else v, oid, v))
-            items.sort()
-            return [(oid, (v,)) for _, _, oid, v in items]
+                    known.append((-v if desc else v, oid))
+            known.sort()  # by cost (negated for `desc`), then id
+            unknown.sort()  # unknown costs last, by id
+            order: list[tuple[str, tuple[KeyValue, ...]]] = [
+                (oid, (-k if desc else k,)) for k, oid in known]
+            order += [(oid, (None,)) for oid in unknown]
+            return order
         return [(r.offering_id, r.keys) for r in self.order(view.offerings, ctx)]
 
     def order(self, survivors: list[Offering], ctx: Context | None) -> list[Ranked]:
