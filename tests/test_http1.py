@@ -33,6 +33,7 @@ class Server:
         self.reply = reply
         self.tls = tls
         self.connections = 0
+        self.closed_by_client = 0
         self.requests: list[bytes] = []
         self.writers: list[asyncio.StreamWriter] = []
 
@@ -69,6 +70,7 @@ class Server:
                 writer.write(answer)
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
+            self.closed_by_client += 1
             writer.close()
 
 
@@ -423,4 +425,25 @@ def test_request_for_adds_the_defaults_the_adapter_did_not_set() -> None:
         assert b"\r\ncontent-length: 2\r\n" in first
         assert b"\r\nuser-agent: mine/1\r\n" in second and b"unhardcoded" not in second
         assert b"\r\naccept: application/json\r\n" in second and b"*/*" not in second
+    run(go())
+
+
+def test_idle_connections_of_an_origin_no_longer_called_are_closed() -> None:
+    """Expired idle connections are swept from every origin, not only the one being called."""
+    now = [0.0]
+
+    async def go() -> None:
+        async with Server(lambda _: OK) as quiet, Server(lambda _: OK) as busy:
+            t = Http1Transport(ssl_context=ssl.create_default_context(), keepalive_expiry=5.0,
+                               clock=lambda: now[0])
+            async with LeanClient(t) as c:
+                await post(c, quiet.url)
+                now[0] = 6.0
+                assert quiet.closed_by_client == 0
+                await post(c, busy.url)  # a release after the expiry sweeps every origin
+                for _ in range(100):
+                    if quiet.closed_by_client:
+                        break
+                    await asyncio.sleep(0.01)
+                assert quiet.closed_by_client == 1 and busy.closed_by_client == 0
     run(go())

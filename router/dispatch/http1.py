@@ -60,6 +60,7 @@ class Http1Transport(httpx.AsyncBaseTransport):
         self._origins: dict[OriginKey, _Origin] = {}
         self._slots = asyncio.Semaphore(self._max)
         self._closed = False
+        self._next_sweep = clock() + keepalive_expiry
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if self._closed:
@@ -119,12 +120,26 @@ class Http1Transport(httpx.AsyncBaseTransport):
             raise
 
     def _release(self, origin: _Origin, conn: _Conn, reusable: bool) -> None:
+        now = self._clock()
         if reusable and not self._closed and conn.usable():
-            conn.idle_since = self._clock()
+            conn.idle_since = now
             origin.idle.append(conn)
         else:
             conn.close()
         self._slots.release()
+        if now >= self._next_sweep:
+            self._sweep(now)
+
+    def _sweep(self, now: float) -> None:
+        """Close expired idle connections of every origin (an origin no longer called would
+        keep its sockets open otherwise); at most once per `keepalive_expiry`."""
+        self._next_sweep = now + self._expiry
+        for origin in self._origins.values():
+            fresh = [c for c in origin.idle if now - c.idle_since < self._expiry and c.usable()]
+            for c in origin.idle:
+                if c not in fresh:
+                    c.close()
+            origin.idle = collections.deque(fresh)
 
     async def aclose(self) -> None:
         self._closed = True
