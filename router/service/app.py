@@ -33,7 +33,16 @@ from router.service.metrics import Metrics
 from router.service.policies import Chooser, PoliciesError, load_named
 from router.service.reads import ReadHandler
 from router.service.settings import ServiceSettings
-from router.service.wire import Message, Receive, Scope, Send, header, send_json, send_text
+from router.service.wire import (
+    Message,
+    Receive,
+    Scope,
+    Send,
+    discard_body,
+    header,
+    send_json,
+    send_text,
+)
 
 log = logging.getLogger("unhardcoded.service")
 MAX_HEADER_BYTES = 16 * 1024
@@ -208,6 +217,15 @@ class Service:
             started = started or message["type"] == "http.response.start"
             await send(message)
 
+        body_read = False
+
+        async def receiving() -> Message:
+            nonlocal body_read
+            message = await receive()
+            body_read = body_read or message["type"] == "http.disconnect" or (
+                message["type"] == "http.request" and not message.get("more_body", False))
+            return message
+
         try:
             if path == "/healthz":
                 route, status = path, 200
@@ -228,10 +246,12 @@ class Service:
             route, handler = self._route(method, path)
             if not self.ready:
                 raise ServiceError(503, "not_ready", "the service is starting or stopping", None)
-            status = await handler(scope, receive, tracked, self.caller(scope))
+            status = await handler(scope, receiving, tracked, self.caller(scope))
         except ServiceError as exc:
             status = exc.status
             if not started:
+                if not body_read:  # refused before its body was read (431, 404, 413, …)
+                    await discard_body(receiving)
                 await send_json(send, exc.status, exc.body())
         except Exception:  # a bug: logged with its traceback, answered in OpenAI's shape
             log.exception("unexpected error serving %s %s", method, route)

@@ -4,6 +4,7 @@ exactly as OpenAI does (`data: {json}\\n\\n`, then `data: [DONE]\\n\\n`)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
@@ -68,6 +69,28 @@ async def read_body(scope: Scope, receive: Receive, limit: int, timeout_s: float
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
+
+
+DISCARD_BYTES = 64 * 1024
+DISCARD_S = 1.0
+
+
+async def discard_body(receive: Receive, limit: int = DISCARD_BYTES,
+                       timeout_s: float = DISCARD_S) -> None:
+    """Read and drop what is left of a refused request's body (at most `limit` bytes, for at
+    most `timeout_s`), so the server does not close the connection on unread bytes: a close
+    with unread bytes is a TCP reset, which can reach the client before the error answer and
+    lose it. A larger or slower body is left (the answer is sent anyway)."""
+    size = 0
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(timeout_s):
+            while size <= limit:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return
+                size += len(message.get("body", b""))
+                if not message.get("more_body", False):
+                    return
 
 
 def _too_large(limit: int) -> ServiceError:
