@@ -84,6 +84,7 @@ class RouteResult:
         return DecisionRecord.of(self.record(proofs))
 
 
+MAX_ENDPOINTS = 20_000  # resolved endpoints a router keeps (the embedded catalog has 3,189)
 NOTHING_ADMISSIBLE = Outcome(stopped_because="nothing passed the filters")
 
 
@@ -104,6 +105,7 @@ class Router:
         self.config = config = config or RouterConfig()
         self.environ: dict[str, str] = dict(os.environ if config.environ is None
                                             else config.environ)
+        self._endpoints: dict[tuple[object, ...], Endpoint | Unreachable] = {}
         self.catalogs = CatalogHolder(catalog, tuple(overlays))
         self.policies = AdmittedPolicies()
         self.deciders = Deciders(DerivationCache(processes=config.derive_in_processes,
@@ -213,9 +215,20 @@ class Router:
     # -- live state ---------------------------------------------------------------------------
 
     def endpoint(self, offering: Offering) -> Endpoint | Unreachable:
-        """Where an offering is called and with which key (or why it cannot be)."""
-        return resolve(offering.provider, self.environ, offering.base_url, offering.api_key_env,
-                       region=offering.region, api_model=offering.api_model or offering.model)
+        """Where an offering is called and with which key (or why it cannot be). A function of
+        the offering's provider, base URL, key variable, region and model, and of this router's
+        snapshot of the environment: resolved once, then kept (up to `MAX_ENDPOINTS`)."""
+        api_model = offering.api_model or offering.model
+        key = (offering.provider, offering.base_url, offering.api_key_env, offering.region,
+               api_model)
+        found = self._endpoints.get(key)
+        if found is None:
+            found = resolve(offering.provider, self.environ, offering.base_url,
+                            offering.api_key_env, region=offering.region, api_model=api_model)
+            if len(self._endpoints) >= MAX_ENDPOINTS:
+                self._endpoints.clear()
+            self._endpoints[key] = found
+        return found
 
     def live(self, catalog: Catalog | None = None) -> LiveState:
         """The live state a dispatch decides on (see `router.dispatch.live_view`)."""

@@ -85,3 +85,29 @@ def test_import_works_from_a_source_tree_without_install(tmp_path: Path) -> None
     version = subprocess.run([sys.executable, "-m", "router.cli", "--version"],
                              capture_output=True, text=True, timeout=60, cwd=root)
     assert version.returncode == 0 and version.stdout.startswith("unhardcoded ")
+
+
+def test_an_offerings_endpoint_is_resolved_once_per_router() -> None:
+    """Resolution depends on the offering and the router's environment snapshot only, so the
+    second call returns what the first resolved (keys, cloud credentials, refusals alike)."""
+    from router.catalog.offerings import default_catalog
+    from router.config import RouterConfig
+    from router.dispatch.providers.base import Endpoint
+    from router.dispatch.providers.registry import Unreachable
+    from router.facade import Router
+
+    catalog = default_catalog()
+    openai = next(o for o in catalog if o.provider == "openai")
+    anthropic = next(o for o in catalog if o.provider == "anthropic")
+    offerings = [openai, anthropic]
+    with Router(catalog, config=RouterConfig(records=None,
+                                             environ={"OPENAI_API_KEY": "sk-x"})) as router:
+        first = [router.endpoint(o) for o in offerings]
+        assert [router.endpoint(o) for o in offerings] == first
+        assert all(a is b for a, b in zip(first, [router.endpoint(o) for o in offerings],
+                                          strict=True))
+    assert isinstance(first[0], Endpoint) and first[0].api_key is not None
+    assert isinstance(first[1], Unreachable) and first[1].status == "no_key"
+    with Router(catalog, config=RouterConfig(records=None, environ={})) as other:
+        found = other.endpoint(openai)  # another router, its own snapshot: no OpenAI key there
+        assert isinstance(found, Unreachable) and found.status == "no_key"
