@@ -250,8 +250,8 @@ class Service:
         except ServiceError as exc:
             status = exc.status
             if not started:
-                if not body_read:  # refused before its body was read (431, 404, 413, …)
-                    await discard_body(receiving)
+                if not body_read and exc.status != 408:  # refused before its body was read
+                    await discard_body(receiving)  # (431, 404, 413, …; not a body too slow)
                 await send_json(send, exc.status, exc.body())
         except Exception:  # a bug: logged with its traceback, answered in OpenAI's shape
             log.exception("unexpected error serving %s %s", method, route)
