@@ -135,11 +135,13 @@ class Http1Transport(httpx.AsyncBaseTransport):
         keep its sockets open otherwise); at most once per `keepalive_expiry`."""
         self._next_sweep = now + self._expiry
         for origin in self._origins.values():
-            fresh = [c for c in origin.idle if now - c.idle_since < self._expiry and c.usable()]
+            fresh: collections.deque[_Conn] = collections.deque()
             for c in origin.idle:
-                if c not in fresh:
+                if now - c.idle_since < self._expiry and c.usable():
+                    fresh.append(c)
+                else:
                     c.close()
-            origin.idle = collections.deque(fresh)
+            origin.idle = fresh
 
     async def aclose(self) -> None:
         self._closed = True
@@ -230,10 +232,7 @@ class _Conn:
         except asyncio.IncompleteReadError:
             raise httpx.RemoteProtocolError("the server closed the connection mid-response",
                                             request=request) from None
-        except asyncio.LimitOverrunError:
-            raise httpx.RemoteProtocolError("response head or chunk line too long",
-                                            request=request) from None
-        except ValueError:  # a line over the reader's limit
+        except (asyncio.LimitOverrunError, ValueError):  # ValueError: a line over the limit
             raise httpx.RemoteProtocolError("response head or chunk line too long",
                                             request=request) from None
         except OSError as exc:
@@ -376,7 +375,6 @@ class _Body(httpx.AsyncByteStream):
             self._released = True
             self._transport._release(self._origin, self._conn,
                                      reusable=self._complete and self._keep)
-
 
 
 # What httpx's client would add unless given (its `Accept-Encoding` without br/zstd, which

@@ -13,7 +13,7 @@ import gc
 import itertools
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from pyDatalog import Logic, pyEngine
@@ -160,15 +160,12 @@ class _Facts:
     per_offering: dict[str, dict[str, list[tuple[object, ...]]]]  # id → pred → args, in order
     shared: list[Fact]
     # id → pred → its facts without the offering, each value typed (compared for classes)
-    typed: dict[str, dict[str, tuple[object, ...]]] = field(default_factory=dict)
+    typed: dict[str, dict[str, tuple[object, ...]]]
 
     @staticmethod
     def of(program: Program, facts: Iterable[Fact]) -> _Facts:
         heads = frozenset(rule.head.pred for rule in program.rules)
-        keyed = {lit.pred for rule in program.rules for lit in rule.body
-                 if isinstance(lit, Atom) and lit.args and lit.args[0] == OFFERING_VAR
-                 and lit.pred not in heads}
-        keyed.add("offering")
+        keyed = {*_offering_facts(program.rules, heads), "offering"}
         per: dict[str, dict[str, list[tuple[object, ...]]]] = {}
         shared: list[Fact] = []
         for pred, args in facts:
@@ -190,9 +187,7 @@ class _Facts:
 
     def read_by(self, rules: list[Rule]) -> tuple[str, ...]:
         """The per-offering fact predicates `rules` read, sorted."""
-        return tuple(sorted({lit.pred for rule in rules for lit in rule.body
-                             if isinstance(lit, Atom) and lit.pred not in self.heads
-                             and lit.args and lit.args[0] == OFFERING_VAR}))
+        return tuple(sorted(_offering_facts(rules, self.heads)))
 
     def classes(self, reads: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
         """Representative → the offerings whose facts over `reads` equal its own (values
@@ -205,6 +200,13 @@ class _Facts:
 
     def singletons(self) -> dict[str, tuple[str, ...]]:
         return {oid: (oid,) for oid in self.per_offering}
+
+
+def _offering_facts(rules: Iterable[Rule], heads: frozenset[str]) -> set[str]:
+    """The fact predicates (not defined by a rule) that `rules` read with the offering first."""
+    return {lit.pred for rule in rules for lit in rule.body
+            if isinstance(lit, Atom) and lit.pred not in heads
+            and lit.args and lit.args[0] == OFFERING_VAR}
 
 
 def _typed(facts: list[tuple[object, ...]]) -> tuple[object, ...]:

@@ -12,7 +12,7 @@ import hmac
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from router.records.canonical import canonical
+from router.records.canonical import canonical, packed
 
 KEY_VARIABLE = "UNHARDCODED_RECORD_KEY"
 
@@ -22,9 +22,14 @@ def link(prev: str, body: object) -> str:
 
 
 def link_canonical(prev: str, data: bytes) -> str:
-    """`link` of a body whose canonical JSON is `data` (made once, for the hash and the
-    stored blob)."""
+    """`link` of a body whose canonical JSON is `data`."""
     return hashlib.sha256(prev.encode() + b"\n" + data).hexdigest()
+
+
+def sealed(prev: str, body: object) -> tuple[str, bytes]:
+    """A record body's chain hash and its stored blob, from one canonical serialisation."""
+    data = canonical(body)
+    return link_canonical(prev, data), packed(data)
 
 
 def sign(key: bytes, writer: str, seq: int, head: str, base_seq: int = 0,

@@ -31,8 +31,8 @@ from psycopg import errors as pgerrors
 from psycopg.conninfo import conninfo_to_dict
 
 from router.common.forks import in_child_after_fork
-from router.records.canonical import Unreadable, canonical, pack, packed, unpack
-from router.records.chain import Head, Link, link_canonical, sign
+from router.records.canonical import Unreadable, pack, unpack
+from router.records.chain import Head, Link, sealed, sign
 from router.records.row import Row, catalog_object, utc_text
 from router.records.store import (
     APPLICATION,
@@ -240,11 +240,10 @@ class PostgresStore:
             values = []
             for row in fresh:
                 seq += 1
-                data = canonical(row.body)
-                digest = link_canonical(prev, data)
+                digest, blob = sealed(prev, row.body)
                 values.append((row.trace_id, row.at, row.policy_hash, row.policy_name,
                                row.selected, row.served_by, row.outcome, w.writer, seq, prev,
-                               digest, packed(data)))
+                               digest, blob))
                 prev = digest
             # One statement per table for the whole batch (arrays, not a row at a time).
             stored = cur.execute(

@@ -15,8 +15,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from router.records.canonical import Unreadable, canonical, pack, packed, unpack
-from router.records.chain import Head, Link, link_canonical, sign
+from router.records.canonical import Unreadable, pack, unpack
+from router.records.chain import Head, Link, sealed, sign
 from router.records.row import Row, catalog_object, utc_text
 from router.records.store import (
     APPLICATION,
@@ -197,14 +197,13 @@ class SqliteStore:
                              (obj.key, obj.kind, pack(body)))
                 fresh.append(obj.key)
             seq += 1
-            data = canonical(row.body)
-            digest = link_canonical(prev, data)
+            digest, blob = sealed(prev, row.body)
             cur = conn.execute(
                 "INSERT INTO records (trace_id, at, policy_hash, policy_name, selected, "
                 "served_by, outcome, writer, seq, prev, hash, body) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (row.trace_id, row.at, row.policy_hash, row.policy_name, row.selected,
-                 row.served_by, row.outcome, w.writer, seq, prev, digest, packed(data)))
+                 row.served_by, row.outcome, w.writer, seq, prev, digest, blob))
             conn.executemany("INSERT OR IGNORE INTO refs VALUES (?, ?)",
                              [(cur.lastrowid, k) for k in row.objects])
             prev = digest
