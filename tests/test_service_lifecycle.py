@@ -254,6 +254,47 @@ def test_oversized_headers_are_refused(served_plain: Served) -> None:
     assert httpx.get(served_plain.url + "/healthz").status_code == 200
 
 
+def raw_exchange(port: int, *parts: bytes, pause_s: float = 0.05) -> bytes:
+    """Send `parts` on one connection, a pause between them, and read until the server
+    closes; a reset instead of an orderly close fails the test."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        for part in parts:
+            sock.sendall(part)
+            time.sleep(pause_s)
+        got = b""
+        while chunk := sock.recv(65536):
+            got += chunk
+    return got
+
+
+def test_a_head_over_the_bound_is_answered_431_without_a_reset(served_plain: Served) -> None:
+    """A head that arrives in pieces and passes h11's buffer (16 KiB) is refused by the
+    protocol itself, not the app: still 431 in OpenAI's shape, and the connection lingers so
+    that the rest of the request does not reset it before the answer is read."""
+    head = (b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-length: 5\r\n"
+            b"x-filler: " + b"a" * 10_000)
+    for _ in range(5):
+        got = raw_exchange(served_plain.port, head, b"b" * 30_000, b"\r\n\r\nhello")
+        status, _, rest = got.partition(b"\r\n")
+        assert status == b"HTTP/1.1 431 Request Header Fields Too Large", got[:200]
+        assert b"connection: close" in rest.lower()
+        body = json.loads(rest.partition(b"\r\n\r\n")[2])
+        assert body["error"]["code"] == "headers_too_large"
+        assert "16384 bytes" in body["error"]["message"]
+    assert httpx.get(served_plain.url + "/healthz").status_code == 200
+
+
+def test_a_request_that_is_not_http_gets_400_in_openai_shape(served_plain: Served) -> None:
+    got = raw_exchange(served_plain.port, b"HELLO THERE\r\n\r\n")
+    status, _, rest = got.partition(b"\r\n")
+    assert status == b"HTTP/1.1 400 Bad Request"
+    error = json.loads(rest.partition(b"\r\n\r\n")[2])["error"]
+    assert error["code"] == "bad_http_request" and error["type"] == "invalid_request_error"
+    assert httpx.get(served_plain.url + "/healthz").status_code == 200
+
+
 def test_records_in_postgresql(tmp_path: Path, env: dict[str, str]) -> None:
     import uuid
 

@@ -15,6 +15,7 @@ within `graceful_s`, write every queued record, exit 0.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import shutil
 import signal
@@ -27,10 +28,11 @@ from router.catalog.refresh import source_of
 from router.common.problems import Problem, RefusedError
 from router.service.keys import CallerKeys
 from router.service.policies import load_named
+from router.service.protocol import MAX_HEAD_BYTES
 from router.service.settings import ENVIRONMENT, ServiceSettings, is_loopback
 
 APP = "router.service.app:from_environment"
-MAX_HEADER_BYTES = 16 * 1024  # what h11 buffers of an incomplete request head
+HTTP = "router.service.protocol:BoundedH11Protocol"  # uvicorn's h11, answering refusals safely
 
 
 class ServeRefused(RefusedError):
@@ -85,17 +87,23 @@ class ForwardingSupervisor(Multiprocess):
                     os.kill(process.pid, signal.SIGHUP)
 
 
+def event_loop() -> str:
+    """uvicorn's name for the event loop serving: uvloop where it is installed."""
+    return "uvloop" if importlib.util.find_spec("uvloop") is not None else "asyncio"
+
+
 def uvicorn_config(settings: ServiceSettings) -> uvicorn.Config:
-    # h11, chosen by measurement (benchmarks/README.md, Service under load): httptools with
-    # uvloop saved ~10 % CPU per request at 50 clients, within this machine's noise, but
-    # httptools puts no bound on a request head's size; h11 buffers at most MAX_HEADER_BYTES.
+    # h11 and uvloop, chosen by measurement (benchmarks/README.md, Service under load):
+    # httptools saved no CPU per request that this machine could tell from its noise, and puts
+    # no bound on a request head's size; h11 buffers at most MAX_HEAD_BYTES. uvloop saved
+    # ~10 % (a dependency wherever it builds; asyncio's own loop elsewhere).
     return uvicorn.Config(
-        APP, factory=True, http="h11", host=settings.host, port=settings.port,
+        APP, factory=True, http=HTTP, loop=event_loop(), host=settings.host, port=settings.port,
         workers=settings.workers,
         lifespan="on", access_log=False, server_header=False,
         timeout_graceful_shutdown=max(1, round(settings.graceful_s)),
         limit_concurrency=settings.max_concurrency, log_level=settings.log_level,
-        h11_max_incomplete_event_size=MAX_HEADER_BYTES)
+        h11_max_incomplete_event_size=MAX_HEAD_BYTES)
 
 
 def _stopped(_sig: int, _frame: object) -> None:
