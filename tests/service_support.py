@@ -158,3 +158,16 @@ def serving(root: Path, env: Mapping[str, str], args: Sequence[str] = (),
             except subprocess.TimeoutExpired:
                 served.proc.kill()
                 served.proc.wait()
+
+
+def raw_exchange(port: int, *parts: bytes, pause_s: float = 0.05) -> bytes:
+    """Send `parts` on one connection, a pause between them, and read until the server
+    closes; a reset instead of an orderly close fails the test."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        for part in parts:
+            sock.sendall(part)
+            time.sleep(pause_s)
+        got = b""
+        while chunk := sock.recv(65536):
+            got += chunk
+    return got

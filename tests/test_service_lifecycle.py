@@ -21,7 +21,15 @@ from router.cli.main import main
 from router.records import Query, open_store
 from tests.dispatch_support import policy
 from tests.fakes import FakeProvider, delay, ok
-from tests.service_support import Served, fake_providers, service_env, serving, start, write_files
+from tests.service_support import (
+    Served,
+    fake_providers,
+    raw_exchange,
+    service_env,
+    serving,
+    start,
+    write_files,
+)
 
 HELLO = [{"role": "user", "content": "hello there"}]
 
@@ -252,21 +260,6 @@ def test_oversized_headers_are_refused(served_plain: Served) -> None:
                        json={"model": "policy:cheap", "messages": HELLO})
         assert r.status_code == 431 and r.json()["error"]["code"] == "headers_too_large"
     assert httpx.get(served_plain.url + "/healthz").status_code == 200
-
-
-def raw_exchange(port: int, *parts: bytes, pause_s: float = 0.05) -> bytes:
-    """Send `parts` on one connection, a pause between them, and read until the server
-    closes; a reset instead of an orderly close fails the test."""
-    import socket
-
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        for part in parts:
-            sock.sendall(part)
-            time.sleep(pause_s)
-        got = b""
-        while chunk := sock.recv(65536):
-            got += chunk
-    return got
 
 
 def test_a_head_over_the_bound_is_answered_431_without_a_reset(served_plain: Served) -> None:

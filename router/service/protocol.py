@@ -1,16 +1,22 @@
-"""uvicorn's h11 protocol, with the answer to a request it cannot parse made safe to read.
+"""uvicorn's HTTP/1.1 protocols with a bounded request head, and a safe answer to a request they
+cannot parse.
 
-h11 buffers at most `MAX_HEAD_BYTES` of an incomplete request head. When a head is longer, or
-a request is not HTTP, uvicorn answers a plain-text 400 and closes the socket at once. Two
-things go wrong with that: the status says nothing about the cause, and closing a socket that
-still holds unread bytes of the request makes the kernel send a reset, which can destroy the
-answer before the client reads it (seen: a 40 KiB header, split over two reads, failed with
-"connection reset by peer" in 1 run in 5).
+- **The head is bounded while it arrives.** h11 buffers at most `MAX_HEAD_BYTES` of an
+  incomplete head (its own bound). httptools has none, so `BoundedHttpToolsProtocol` counts
+  the bytes of a head still arriving and refuses it past `MAX_HEAD_BYTES` (a head's bytes
+  are counted from the first read after its request began: at most one read more). A whole
+  head over 16 KiB is refused by the app (431) as before.
+- **The refusal is readable.** uvicorn answers a plain-text 400 and closes the socket at once.
+  Closing a socket that still holds unread bytes of the request makes the kernel send a reset,
+  which can destroy the answer before the client reads it (seen: a 40 KiB header, split over
+  two reads, failed with "connection reset by peer" in 1 run in 5). Here the answer is in
+  OpenAI's error shape — 431 `headers_too_large` for a head over the bound, 400
+  `bad_http_request` for anything else — with `Connection: close`. The connection then
+  lingers: our side is shut for writing, and what the client still sends is read and dropped,
+  for at most `LINGER_S` and `LINGER_BYTES`, before the socket closes.
 
-Here the answer is in OpenAI's error shape, 431 `headers_too_large` for a head over the bound
-(h11's own status hint) and 400 `bad_http_request` otherwise, with `Connection: close`. The
-connection then lingers: our side is shut for writing, and whatever the client still sends is
-read and dropped, for at most `LINGER_S` and `LINGER_BYTES`, before the socket closes.
+`BoundedHttpToolsProtocol` serves where httptools is installed (it is faster, see
+`benchmarks/README.md`), `BoundedH11Protocol` elsewhere (`server.http_protocol`).
 """
 
 from __future__ import annotations
@@ -23,9 +29,45 @@ from typing import Any
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-MAX_HEAD_BYTES = 16 * 1024  # what h11 buffers of an incomplete request head
+MAX_HEAD_BYTES = 16 * 1024
 LINGER_S = 1.0
 LINGER_BYTES = 64 * 1024
+
+
+def refusal(status: int, detail: str | None = None) -> bytes:
+    """A whole HTTP/1.1 answer refusing a request the protocol could not take."""
+    if status == 431:
+        code, message = "headers_too_large", f"the request head is over {MAX_HEAD_BYTES} bytes"
+    else:
+        code = "bad_http_request"
+        message = "not a valid HTTP/1.1 request" + (f" ({detail})" if detail else "")
+    body = json.dumps({"error": {"message": message, "type": "invalid_request_error",
+                                 "code": code, "param": None}}).encode()
+    head = (f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}\r\n"
+            f"content-type: application/json\r\ncontent-length: {len(body)}\r\n"
+            "connection: close\r\n\r\n")
+    return head.encode() + body
+
+
+class Lingering:
+    """After a refusal: shut our side for writing, read and drop what the client still sends,
+    close at its end of file, after `LINGER_S`, or past `LINGER_BYTES`."""
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self.transport = transport
+        self.dropped = 0
+        if transport.can_write_eof():
+            transport.write_eof()
+        self.timer = loop.call_later(LINGER_S, transport.close)
+
+    def drop(self, data: bytes) -> None:
+        self.dropped += len(data)
+        if self.dropped > LINGER_BYTES:
+            self.transport.close()
+
+    def end(self) -> None:
+        self.timer.cancel()
+        self.transport.close()
 
 
 class _Connection(h11.Connection):
@@ -41,62 +83,90 @@ class _Connection(h11.Connection):
             raise
 
 
-def refusal(error: h11.RemoteProtocolError | None) -> tuple[int, bytes]:
-    """The status and JSON body answering a request h11 could not parse."""
-    if error is not None and error.error_status_hint == 431:
-        status, code = 431, "headers_too_large"
-        message = f"the request head is over {MAX_HEAD_BYTES} bytes"
-    else:
-        status, code = 400, "bad_http_request"
-        message = "not a valid HTTP/1.1 request" + (f" ({error})" if error else "")
-    body = {"error": {"message": message, "type": "invalid_request_error", "code": code,
-                      "param": None}}
-    return status, json.dumps(body).encode()
-
-
 class BoundedH11Protocol(H11Protocol):
-    """`H11Protocol` with the refusal above. Selected by `uvicorn.Config(http=...)`."""
+    """uvicorn's h11 protocol with the refusal above."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.conn: _Connection = _Connection(h11.SERVER, MAX_HEAD_BYTES)
-        self._lingering = False
-        self._lingered = 0
-        self._linger_timer: asyncio.TimerHandle | None = None
+        self.lingering: Lingering | None = None
 
     def send_400_response(self, msg: str) -> None:
-        status, body = refusal(self.conn.last_error)
-        self.logger.warning("refused a request h11 could not parse (%d): %s", status,
-                            self.conn.last_error or msg)
-        headers = [(b"content-type", b"application/json"), (b"connection", b"close"),
-                   (b"content-length", str(len(body)).encode())]
-        reason = http.HTTPStatus(status).phrase.encode()
-        for event in (h11.Response(status_code=status, headers=headers, reason=reason),
-                      h11.Data(data=body),
-                      h11.EndOfMessage()):
-            self.transport.write(self.conn.send(event))
-        self._linger()
-
-    def _linger(self) -> None:
-        """Shut our side for writing; drop what the client still sends, then close."""
-        self._lingering = True
-        if self.transport.can_write_eof():
-            self.transport.write_eof()
-        self._linger_timer = self.loop.call_later(LINGER_S, self.transport.close)
+        error = self.conn.last_error
+        status = 431 if error is not None and error.error_status_hint == 431 else 400
+        self.logger.warning("refused a request (%d): %s", status, error or msg)
+        self.transport.write(refusal(status, str(error) if error else None))
+        self.lingering = Lingering(self.transport, self.loop)
 
     def data_received(self, data: bytes) -> None:
-        if self._lingering:
-            self._lingered += len(data)
-            if self._lingered > LINGER_BYTES:
-                self.transport.close()
+        if self.lingering is not None:
+            self.lingering.drop(data)
             return
         super().data_received(data)
 
     def eof_received(self) -> None:
-        if self._lingering:
-            self.transport.close()
+        if self.lingering is not None:
+            self.lingering.end()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self._linger_timer is not None:
-            self._linger_timer.cancel()
+        if self.lingering is not None:
+            self.lingering.timer.cancel()
         super().connection_lost(exc)
+
+
+try:
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+except ImportError:  # httptools is not installed: h11 serves
+    HttpToolsProtocol = None  # type: ignore[assignment,misc]
+
+if HttpToolsProtocol is not None:
+
+    class BoundedHttpToolsProtocol(HttpToolsProtocol):
+        """uvicorn's httptools protocol with a bounded head and the refusal above."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.lingering: Lingering | None = None
+            self.head_bytes = 0  # of a head still arriving
+            self.in_head = True
+
+        def on_message_begin(self) -> None:
+            super().on_message_begin()
+            self.in_head, self.head_bytes = True, 0
+
+        def on_headers_complete(self) -> None:
+            self.in_head = False
+            super().on_headers_complete()
+
+        def data_received(self, data: bytes) -> None:
+            if self.lingering is not None:
+                self.lingering.drop(data)
+                return
+            if self.in_head:
+                self.head_bytes += len(data)
+            super().data_received(data)
+            if self.in_head and self.head_bytes > MAX_HEAD_BYTES and self.lingering is None \
+                    and not self.transport.is_closing():
+                self.refuse(431)
+
+        def send_400_response(self, msg: str) -> None:
+            self.refuse(400)
+
+        def refuse(self, status: int) -> None:
+            self.logger.warning("refused a request (%d)", status)
+            if self.cycle is not None and not self.cycle.response_complete:
+                # a pipelined request behind one still answering: close after that answer
+                self.cycle.keep_alive = False
+                self.flow.pause_reading()
+                return
+            self.transport.write(refusal(status))
+            self.lingering = Lingering(self.transport, self.loop)
+
+        def eof_received(self) -> None:
+            if self.lingering is not None:
+                self.lingering.end()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if self.lingering is not None:
+                self.lingering.timer.cancel()
+            super().connection_lost(exc)

@@ -32,7 +32,6 @@ from router.service.protocol import MAX_HEAD_BYTES
 from router.service.settings import ENVIRONMENT, ServiceSettings, is_loopback
 
 APP = "router.service.app:from_environment"
-HTTP = "router.service.protocol:BoundedH11Protocol"  # uvicorn's h11, answering refusals safely
 
 
 class ServeRefused(RefusedError):
@@ -92,14 +91,20 @@ def event_loop() -> str:
     return "uvloop" if importlib.util.find_spec("uvloop") is not None else "asyncio"
 
 
+def http_protocol() -> str:
+    """The HTTP/1.1 protocol serving (`router.service.protocol`): httptools's parser where it
+    is installed, h11 elsewhere; both bound a request head while it arrives."""
+    name = "BoundedHttpToolsProtocol" if importlib.util.find_spec("httptools") is not None \
+        else "BoundedH11Protocol"
+    return f"router.service.protocol:{name}"
+
+
 def uvicorn_config(settings: ServiceSettings) -> uvicorn.Config:
-    # h11 and uvloop, chosen by measurement (benchmarks/README.md, Service under load):
-    # httptools saved no CPU per request that this machine could tell from its noise, and puts
-    # no bound on a request head's size; h11 buffers at most MAX_HEAD_BYTES. uvloop saved
-    # ~10 % (a dependency wherever it builds; asyncio's own loop elsewhere).
+    # httptools and uvloop, chosen by measurement (benchmarks/README.md, Service under load):
+    # at 50 clients uvloop saved ~25 % of the CPU per request, httptools ~5 % more.
     return uvicorn.Config(
-        APP, factory=True, http=HTTP, loop=event_loop(), host=settings.host, port=settings.port,
-        workers=settings.workers,
+        APP, factory=True, http=http_protocol(), loop=event_loop(), host=settings.host,
+        port=settings.port, workers=settings.workers,
         lifespan="on", access_log=False, server_header=False,
         timeout_graceful_shutdown=max(1, round(settings.graceful_s)),
         limit_concurrency=settings.max_concurrency, log_level=settings.log_level,
