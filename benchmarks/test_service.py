@@ -12,11 +12,12 @@ time (all its threads and child processes) divided by the requests it answered.
 
 * `test_service_vs_direct`: non-stream and stream (SSE: the latency is to the end of the
   stream) at 1, 50 and 200 concurrent connections.
-* `test_server_choice`: uvicorn's HTTP implementations (h11, httptools) × event loops
-  (asyncio, uvloop), and granian, at 50 connections, non-stream, recording on; all started
-  at once, measured in interleaved rounds. Configurations whose packages are missing are left
-  out (noted): `pip install httptools uvloop granian` (then `serve`, which leaves HTTP and
-  loop to uvicorn's "auto", uses httptools and uvloop too).
+* `test_server_choice`: uvicorn's HTTP implementations (h11, httptools; each with the head
+  bound `serve` adds, `router.service.protocol`) × event loops (asyncio, uvloop), and
+  granian, at 50 connections, non-stream, recording on; all started at once, measured in
+  interleaved rounds. `serve` runs httptools + uvloop (both dependencies). Configurations
+  whose packages are missing are left out (noted): granian is not a dependency
+  (`pip install granian`).
 * `test_recording_cost`: recording on against `--no-record`, 1 and 50 connections,
   non-stream.
 
@@ -263,11 +264,17 @@ def median_row(name: str, loads: list[Load]) -> list[str]:
 ServerCommand = Callable[[int, dict[str, str]], tuple[str, list[str]] | None]
 
 
+# uvicorn's HTTP implementations as `serve` runs them (`router.service.protocol`: each bounds
+# a request head while it arrives)
+PROTOCOLS = {"h11": "router.service.protocol:BoundedH11Protocol",
+             "httptools": "router.service.protocol:BoundedHttpToolsProtocol"}
+
+
 def uvicorn_server(http: str, loop: str) -> ServerCommand:
     def command(port: int, env: dict[str, str]) -> tuple[str, list[str]] | None:
         if not all(importable(m, env) for m in {http, loop} - {"h11", "asyncio"}):
             return None
-        return f"uvicorn {http} + {loop}", uvicorn_command(http, loop)
+        return f"uvicorn {http} + {loop}", uvicorn_command(PROTOCOLS[http], loop)
     return command
 
 

@@ -60,14 +60,16 @@ class ChatHandler:
         with failures(router), self.counted(chosen):
             done = await router.complete(chosen.policy, request,
                                          policy_name=chosen.record_name, caller=who)
-        self.service.metrics.dispatched(chosen.name, done.outcome,
-                                        done.decision.derivation.catalog)
         response = dict(done.response)
         response["model"] = served_model(response, done.outcome, router)
         cost = done.outcome.cost
         headers = {**decision_headers(chosen, done.trace_id, done.outcome),
                    "x-unhardcoded-cost-usd": f"{cost.usd:.10f}" if cost else "unknown"}
-        await send_json(send, 200, response, headers)
+        try:
+            await send_json(send, 200, response, headers)
+        finally:  # counted once the answer is on its way
+            self.service.metrics.dispatched(chosen.name, done.outcome,
+                                            done.decision.derivation.catalog)
         return 200
 
     async def _stream(self, router: Router, chosen: Chosen, request: dict[str, Any],

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
+from router.common import wirejson
 from router.service.errors import ServiceError
 
 Scope = MutableMapping[str, Any]
@@ -99,7 +99,7 @@ def _too_large(limit: int) -> ServiceError:
 
 
 def dumps(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    return wirejson.dumps(value)
 
 
 def encode_headers(headers: Mapping[str, str]) -> list[tuple[bytes, bytes]]:

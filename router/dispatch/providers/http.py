@@ -10,12 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 
+from router.common import wirejson
 from router.dispatch.failures import (
     UpstreamFailure,
     from_exception,
@@ -35,14 +35,14 @@ DRAIN_TIMEOUT_S = 0.05  # how long a finished stream's rest is awaited (see `dra
 
 
 def dumps(body: dict[str, Any]) -> bytes:
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return wirejson.dumps(body)
 
 
 def parse_json(data: str | bytes | bytearray, provider: str, what: str) -> Any:
     """A provider's JSON, refused as malformed when it is not strict JSON (NaN, Infinity) or
     nests deeper than `MAX_JSON_DEPTH`."""
     try:
-        value = json.loads(data, parse_constant=no_json_constant)
+        value = wirejson.loads(data, no_json_constant)
     except (ValueError, RecursionError):
         raise malformed(provider, f"{what} is not JSON") from None
     if too_deep(value, MAX_JSON_DEPTH):
