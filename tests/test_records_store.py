@@ -34,13 +34,14 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("records") / "records.sqlite3"
 
 
+FAILED = {"attempts": [], "served_by": None, "usage": None, "cost_usd": None, "cost": None,
+          "latency_ms": 1.5, "outcome": "failed",
+          "error": {"kind": "timeout", "message": "every hop failed", "status": None,
+                    "provider_error": None}}
+
+
 def _dispatch(s: Scenario) -> dict[str, object] | None:
-    if s.features.input_tokens % 2:
-        return None
-    return {"attempts": [], "served_by": None, "usage": None, "cost_usd": None, "cost": None,
-            "latency_ms": 1.5, "outcome": "failed",
-            "error": {"kind": "timeout", "message": "every hop failed", "status": None,
-                      "provider_error": None}}
+    return None if s.features.input_tokens % 2 else FAILED
 
 
 @MANY
@@ -114,6 +115,53 @@ def test_every_store_rebuilds_the_live_record(backend: Backend, some: list[Scena
 def test_an_untouched_store_verifies(backend: Backend, some: list[Scenario]) -> None:
     _fill(backend, some, key=b"k" * 32)
     assert _verify(backend, b"k" * 32) == []
+
+
+def _priced(s: Scenario) -> dict[str, object]:
+    """A failed dispatch that still cost something small: `1.7e-05` is written differently
+    by the two canonical forms."""
+    return {**FAILED, "cost_usd": 1.7e-05}
+
+
+def test_rows_of_schema_1_and_2_verify_and_replay_side_by_side(
+        backend: Backend, some: list[Scenario], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A store written before canonical form 2 keeps verifying and replaying: each row's hash
+    and outcome digest are checked in the form of the schema it names."""
+    from router.records import row
+
+    with monkeypatch.context() as old:
+        old.setattr(row, "ROW_SCHEMA", 1)
+        w = backend.writer(b"k" * 32)
+        legacy = [Pending(decided(s), f"old{i}", "cfg", _priced(s), "routed",
+                          messages=[{"role": "user", "content": "hi"}]) for i, s in enumerate(some)]
+        for p in legacy:
+            w.submit(p)
+        w.close()
+    fresh = [Pending(decided(s), f"new{i}", "cfg", _priced(s), "routed",
+                     messages=[{"role": "user", "content": "hi"}]) for i, s in enumerate(some)]
+    w = backend.writer(b"k" * 32)
+    for p in fresh:
+        w.submit(p)
+    w.close()
+    assert _verify(backend, b"k" * 32) == []
+    store = backend.open()
+    replayer = Replayer(store)
+    forms_differ = 0
+    for p in legacy + fresh:
+        stored = store.get(p.trace_id)
+        assert stored is not None
+        assert stored.body["schema"] == (1 if p in legacy else 2)
+        assert replayer.replay(stored).status == "same"
+        assert replayer.record(stored) == live_record(p)
+        forms_differ += canonical(stored.body, 1) != canonical(stored.body, 2)
+    assert forms_differ > 0  # the two forms were both exercised, not the same bytes twice
+    stored = store.get("new1")
+    assert stored is not None
+    store.close()
+    claimed = dict(stored.body, schema=1)  # a row that claims the other form is altered
+    backend.sql("UPDATE records SET body=? WHERE trace_id=?", zlib.compress(canonical(claimed)),
+                "new1")
+    assert _verify(backend, b"k" * 32) == ["record.altered new1"]
 
 
 def test_an_altered_record_is_named(backend: Backend, some: list[Scenario]) -> None:

@@ -1,4 +1,18 @@
-"""Canonical JSON and hashes for records: one byte form per value, so a hash names content."""
+"""Canonical JSON and hashes for records: one byte form per value, so a hash names content.
+
+The form is versioned by the record row's schema (`row.ROW_SCHEMA`), because a hash is only
+checked again if the same bytes can be made again:
+
+- **schema 2** (rows written now): orjson's output — sorted keys, no spaces, UTF-8 unescaped,
+  each float in the shortest digits that read back as the same float (`9.43e-05` is written
+  `0.0000943`, `1.5e-07` as `1.5e-7`). A value orjson cannot write (an integer past 64 bits,
+  a key that is not a string) takes schema 1's form. Non-finite numbers, which no record
+  holds (every number in one comes from strict JSON or a finite computation), are written
+  `null`. About ten times faster than schema 1: Python's float formatting was most of a
+  record's serialisation.
+- **schema 1** (rows written before): `json.dumps` with sorted keys, no spaces, UTF-8,
+  finite numbers only.
+"""
 
 from __future__ import annotations
 
@@ -7,21 +21,32 @@ import json
 import zlib
 from typing import Any
 
+import orjson
+
 from router.common import jsonio
 
+LATEST = 2  # the form rows are written in
+_ORJSON = (orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATACLASS
+           | orjson.OPT_PASSTHROUGH_DATETIME)  # (not JSON data: refused, as by json)
 
-def canonical(value: Any) -> bytes:
-    """Sorted keys, no spaces, UTF-8, finite numbers only."""
+
+def canonical(value: Any, schema: int = LATEST) -> bytes:
+    """`value`'s canonical JSON in the form of row schema `schema` (see the module)."""
+    if schema >= 2:
+        try:
+            return orjson.dumps(value, option=_ORJSON)
+        except TypeError:
+            pass
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                       allow_nan=False).encode()
 
 
-def digest(value: Any) -> str:
-    return hashlib.sha256(canonical(value)).hexdigest()
+def digest(value: Any, schema: int = LATEST) -> str:
+    return hashlib.sha256(canonical(value, schema)).hexdigest()
 
 
 def pack(value: Any) -> bytes:
-    """A value as it is stored: canonical JSON, deflated."""
+    """A value as it is stored: canonical JSON (the latest form), deflated."""
     return packed(canonical(value))
 
 

@@ -2,6 +2,7 @@
 signs its chain head, so an altered, removed or inserted record is found and named.
 
     hash = sha256(prev_hash ‖ canonical(row body))     prev of a writer's first record: ""
+                                                       (canonical: the body's schema's form)
     mac  = HMAC-SHA256(key, writer ‖ seq ‖ hash ‖ base) of the head (last record) per writer
 """
 
@@ -17,8 +18,16 @@ from router.records.canonical import canonical, packed
 KEY_VARIABLE = "UNHARDCODED_RECORD_KEY"
 
 
+def body_schema(body: object) -> int:
+    """The row schema a record body was written under: it names the canonical form its hash
+    was taken over (`canonical`). Changing it in a stored body changes the bytes hashed, so
+    the change is found like any other."""
+    schema = body.get("schema") if isinstance(body, dict) else None
+    return schema if isinstance(schema, int) and not isinstance(schema, bool) else 1
+
+
 def link(prev: str, body: object) -> str:
-    return link_canonical(prev, canonical(body))
+    return link_canonical(prev, canonical(body, body_schema(body)))
 
 
 def link_canonical(prev: str, data: bytes) -> str:
@@ -28,7 +37,7 @@ def link_canonical(prev: str, data: bytes) -> str:
 
 def sealed(prev: str, body: object) -> tuple[str, bytes]:
     """A record body's chain hash and its stored blob, from one canonical serialisation."""
-    data = canonical(body)
+    data = canonical(body, body_schema(body))
     return link_canonical(prev, data), packed(data)
 
 

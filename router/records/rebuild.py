@@ -26,7 +26,7 @@ from router.live.state import Layered, LiveState, LiveValues
 from router.policy.admit import admit
 from router.policy.terms import Policy
 from router.records.canonical import normal
-from router.records.row import ROW_SCHEMA, decision_summary, outcome_digest
+from router.records.row import READABLE_SCHEMAS, decision_summary, outcome_digest
 from router.records.store import RecordsError, RecordStore, StoredRecord
 from router.request.features import RequestFeatures
 
@@ -108,10 +108,11 @@ class Replayer:
 
     def decide(self, stored: StoredRecord) -> Decision:
         body = stored.body
-        if body.get("schema") != ROW_SCHEMA:
+        if body.get("schema") not in READABLE_SCHEMAS:
             raise RecordsError("records.schema", self.store.where,
                                f"record `{stored.trace_id}` has row schema "
-                               f"{body.get('schema')!r}; this router reads {ROW_SCHEMA}")
+                               f"{body.get('schema')!r}; this router reads "
+                               f"{', '.join(map(str, READABLE_SCHEMAS))}")
         return self._decider(body).decide(*self.inputs(body))
 
     def replay(self, stored: StoredRecord) -> Replayed:
@@ -126,7 +127,7 @@ class Replayer:
         except (RefusedError, KeyError, TypeError, ValueError) as exc:
             return Replayed(stored.trace_id, "unreadable", f"{type(exc).__name__}: {exc}")
         want = body["decision"]
-        if outcome_digest(decision) == want["digest"]:
+        if outcome_digest(decision, body["schema"]) == want["digest"]:
             return Replayed(stored.trace_id, "same", decision=decision)
         return Replayed(stored.trace_id, "differs", _difference(want, decision), decision)
 

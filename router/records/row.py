@@ -24,7 +24,8 @@ from router.decide.decider import Decision
 from router.live.state import Layered, LiveValues
 from router.records.canonical import digest
 
-ROW_SCHEMA = 1
+ROW_SCHEMA = 2  # 2: hashes over canonical form 2 (orjson's); 1: over form 1 (`canonical`)
+READABLE_SCHEMAS = (1, 2)
 RANKING_HEAD = 10
 
 
@@ -71,11 +72,12 @@ def utc_text(at: dt.datetime) -> str:
     return at.astimezone(dt.UTC).isoformat(timespec="microseconds")
 
 
-def outcome_digest(decision: Decision) -> str:
+def outcome_digest(decision: Decision, schema: int) -> str:
     """The hash of everything replay compares: the admissible set in rank order with its key
     values, the winner, the cascade, and the candidates rejected per request with their
-    failed clauses (those a label test struck follow from the stored labels)."""
-    return digest(decision_summary(decision))
+    failed clauses (those a label test struck follow from the stored labels); taken over the
+    canonical form of row schema `schema`."""
+    return digest(decision_summary(decision), schema)
 
 
 def decision_summary(decision: Decision) -> dict[str, Any]:
@@ -137,9 +139,9 @@ def catalog_object(catalog: Catalog) -> dict[str, Any]:
 
 
 def content_of(messages: Any, store: bool) -> dict[str, Any]:
-    """The message content as a record holds it: its SHA-256 over canonical JSON, and the
-    messages themselves only when storing content was asked for."""
-    out: dict[str, Any] = {"sha256": digest(messages)}
+    """The message content as a record holds it: its SHA-256 over canonical JSON (the row
+    schema's form), and the messages themselves only when storing content was asked for."""
+    out: dict[str, Any] = {"sha256": digest(messages, ROW_SCHEMA)}
     if store:
         out["messages"] = messages
     return out
@@ -176,7 +178,7 @@ def build_row(p: Pending, snapshots: Snapshots) -> Row:
             "admissible": len(ranking),
             "ranking_head": [[r.offering_id, list(r.keys)] for r in ranking[:RANKING_HEAD]],
             "rejected_per_request": len(decision.rejected_in_view),
-            "digest": outcome_digest(decision),
+            "digest": outcome_digest(decision, ROW_SCHEMA),
         },
         "outcome": p.outcome,
         "dispatch": p.dispatch,
