@@ -14,9 +14,11 @@ import os
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from router.catalog.offerings import Catalog, build_catalog
 from router.decide.decider import Decider, Decision
+from router.decide.evaluate import Context
 from router.engine.compile import compile_policy, load_ruleset
 from router.engine.datalog import run
 from router.engine.derive import Derivation, derive
@@ -490,3 +492,33 @@ def test_full_mode_empty_request_labels_with_a_label_predicate() -> None:
     s = Scenario(policy, cat, RequestFeatures(input_tokens=1), LiveState(), AT)
     assert both(policy, cat, s.features)["admissible"] == ["a"]
     assert full_verdicts(s)["a"]["/2/1"] == {"T"}
+
+
+# -- est_cost ranking: the cost-table path == the general ranking -------------------------------
+
+COST_MUTATIONS = [[], [["clamp_max_tokens"]], [["set", "max_tokens", 64]],
+                  [["default", "max_tokens", 4096]], [["clamp_max_tokens"], ["default",
+                                                                               "max_tokens", 10]]]
+
+
+@settings(max_examples=150, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(scenarios(), st.sampled_from(["asc", "desc"]), st.sampled_from(COST_MUTATIONS),
+       st.integers(min_value=0, max_value=3))
+def test_est_cost_order_from_cost_tables_equals_the_general_ranking(
+        s: Scenario, direction: str, mutations: list[Any], repeat: int) -> None:
+    """A policy ranked by `est_cost` alone orders from per-view cost tables (ties broken by a
+    stable sort over ids); the general ranking (`Decider.order`, `facts.cost`, tuple keys)
+    must give the same order and values, for every ask and clamp, and a table reused for
+    later requests must too."""
+    term: list[Any] = ["policy", ["ev_zero"], ["filter"], ["rank", [direction, "est_cost"]],
+                       ["select", ["first"], ["cascade", 2]], ["mutate", *mutations],
+                       ["fallback", ["next"]]]
+    decider = Decider(derive(admit(term), s.catalog))
+    assert decider.only_est_cost
+    for features in [s.features] * (1 + repeat) + [
+            s.features.model_copy(update={"input_tokens": s.features.input_tokens * 7 + 1})]:
+        ctx = Context(features, s.live, s.at)
+        view = decider.view(features.labels)
+        general = [(r.offering_id, r.keys) for r in decider.order(view.offerings, ctx)]
+        assert decider.ordered(ctx, view) == general, describe(s)

@@ -12,7 +12,7 @@ import functools
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from router.catalog.offerings import Offering
@@ -47,6 +47,19 @@ class HopCall:
 
 
 @dataclass(frozen=True)
+class CostTable:
+    """`est_cost` of a view's candidates for one asked output (and clamp), ready for any input
+    token count: `est_cost = (tokens × input_price + output_term) / 1e6`, with `output_term`
+    (call max output × output price) computed once. `priced` is sorted by id, so a stable
+    sort on cost alone breaks ties by id; `unpriced` (no price or no output bound: unknown
+    cost, ranked last) is sorted by id too."""
+
+    ids: list[str]
+    terms: list[tuple[float, float]]  # (input price, output term), in `ids` order
+    unpriced: list[str]
+
+
+@dataclass(frozen=True)
 class LabelView:
     """Decide's work for one set of request labels: the candidates that no label test
     rejects, the clauses each still has open, and the static rank order over them (if any)."""
@@ -55,9 +68,32 @@ class LabelView:
     checks: dict[str, tuple[tuple[str, Tri], ...]]
     static_order: list[tuple[str, tuple[KeyValue, ...]]] | None
     prices: list[tuple[str, float | None, float | None, int | None]]  # est_cost's inputs
+    cost_tables: dict[tuple[int | None, bool], CostTable] = field(default_factory=dict)
+
+    def cost_table(self, asked: int | None, clamps: bool) -> CostTable:
+        key = (asked, clamps)
+        table = self.cost_tables.get(key)
+        if table is None:
+            priced: list[tuple[str, float, float]] = []
+            unpriced: list[str] = []
+            for oid, ip, op, limit in self.prices:  # facts.call_max_output, inlined
+                out = limit if asked is None else (
+                    min(asked, limit) if clamps and limit is not None else asked)
+                if ip is None or op is None or out is None:
+                    unpriced.append(oid)
+                else:
+                    priced.append((oid, ip, out * op))
+            priced.sort()
+            table = CostTable([oid for oid, _, _ in priced],
+                              [(ip, term) for _, ip, term in priced], sorted(unpriced))
+            if len(self.cost_tables) >= MAX_COST_TABLES:
+                self.cost_tables.clear()
+            self.cost_tables[key] = table
+        return table
 
 
 MAX_LABEL_VIEWS = 64
+MAX_COST_TABLES = 32  # per view: one per distinct asked output the requests bring
 
 
 @dataclass(frozen=True)
@@ -301,26 +337,17 @@ class Decider:
         if view.static_order is not None:
             return view.static_order
         if self.only_est_cost:  # the common single-key policy, sorted on plain tuples
-            desc = self.rank[0].descending
             policy = self.d.policy
-            asked = asked_max_output(ctx.features, policy)
-            clamps = policy.clamps_max_tokens
+            table = view.cost_table(asked_max_output(ctx.features, policy),
+                                    policy.clamps_max_tokens)
             tokens = ctx.features.input_tokens
-            known: list[tuple[float, str]] = []
-            unknown: list[str] = []
-            for oid, ip, op, limit in view.prices:  # facts.cost / call_max_output, inlined
-                out = limit if asked is None else (
-                    min(asked, limit) if clamps and limit is not None else asked)
-                if ip is None or op is None or out is None:
-                    unknown.append(oid)
-                else:
-                    v = (tokens * ip + out * op) / 1e6
-                    known.append((-v if desc else v, oid))
-            known.sort()  # by cost (negated for `desc`), then id
-            unknown.sort()  # unknown costs last, by id
-            order: list[tuple[str, tuple[KeyValue, ...]]] = [
-                (oid, (-k if desc else k,)) for k, oid in known]
-            order += [(oid, (None,)) for oid in unknown]
+            costs = [(tokens * ip + term) / 1e6 for ip, term in table.terms]  # facts.cost
+            # stable on ids sorted before: ties by id, in either direction
+            best = sorted(range(len(costs)), key=costs.__getitem__,
+                          reverse=self.rank[0].descending)
+            ids = table.ids
+            order: list[tuple[str, tuple[KeyValue, ...]]] = [(ids[i], (costs[i],)) for i in best]
+            order += [(oid, (None,)) for oid in table.unpriced]  # unknown costs last
             return order
         return [(r.offering_id, r.keys) for r in self.order(view.offerings, ctx)]
 
