@@ -117,6 +117,55 @@ def test_chunked_body_with_extensions_and_trailers_then_reuse() -> None:
     run(go())
 
 
+CHUNKED_HEAD = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+
+async def drip(pieces: list[bytes], pause_s: float, then_close: bool = False
+               ) -> tuple[asyncio.Server, str]:
+    """A server writing its answer in `pieces`, `pause_s` apart (each its own segment)."""
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+        await reader.readexactly(length)
+        for piece in pieces:
+            writer.write(piece)
+            await writer.drain()
+            await asyncio.sleep(pause_s)
+        if then_close:
+            writer.close()
+        else:
+            await asyncio.sleep(5)
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    return server, f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1/chat"
+
+
+def test_chunked_framing_split_at_every_boundary_is_read_whole() -> None:
+    """Size lines, chunk data and their CRLFs arriving in separate segments (a read that
+    finds its line or CRLF already buffered sets no timer; one that must wait does)."""
+    pieces = [CHUNKED_HEAD, b"4", b";x=1\r", b"\n{\"a\"", b"\r", b"\n5\r\n:\"bc\"\r\n1\r\n}",
+              b"\r\n0\r\n", b"\r\n"]
+
+    async def go() -> None:
+        server, url = await drip(pieces, 0.01)
+        async with server, client() as c:
+            r = await post(c, url)
+            assert r.json() == {"a": "bc"}
+    run(go())
+
+
+@pytest.mark.parametrize("stalled_in", [b"4", b"4\r\n{}[]", b"4\r\n{}[]\r"],
+                         ids=["size-line", "before-crlf", "mid-crlf"])
+def test_a_stall_inside_chunk_framing_is_a_read_timeout(stalled_in: bytes) -> None:
+    async def go() -> None:
+        server, url = await drip([CHUNKED_HEAD + stalled_in], 0.0)
+        async with server, client() as c, c.stream("POST", url, content=b"{}",
+                                                   timeout=0.2) as r:
+            with pytest.raises(httpx.ReadTimeout):
+                await r.aread()
+    run(go())
+
+
 def test_a_body_until_close_is_read_whole_and_the_connection_not_reused() -> None:
     async def go() -> None:
         def reply(_: bytes) -> bytes:

@@ -102,3 +102,22 @@ def test_the_fast_depth_check_equals_the_character_scan(text: str) -> None:
     from router.common.jsonio import _nesting_scan, nesting
 
     assert nesting(text) == _nesting_scan(text)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet='[]{}"\\ab,:1 ', max_size=60))
+def test_opening_brackets_bound_the_nesting(text: str) -> None:
+    """The count that lets shallow text skip the exact measure never under-counts."""
+    assert jsonio.nesting(text) <= jsonio.opening_brackets(text)
+    assert jsonio.opening_brackets(text.encode()) == jsonio.opening_brackets(text)
+
+
+@pytest.mark.parametrize("limit", [1, 3, 64])
+def test_the_depth_limit_is_exact_with_or_without_the_bracket_count(limit: int) -> None:
+    at_limit = "[" * limit + "]" * limit
+    assert jsonio.loads(at_limit, max_depth=limit) == json.loads(at_limit)
+    with pytest.raises(jsonio.JsonRefused, match=f"nested {limit + 1} levels deep"):
+        jsonio.loads("[" + at_limit + "]", max_depth=limit)
+    # many brackets, all inside a string: counted, then measured, and accepted
+    shallow = json.dumps({"t": "[{" * (limit + 5)})
+    assert jsonio.loads(shallow, max_depth=limit) == json.loads(shallow)

@@ -80,3 +80,17 @@ def test_values_orjson_refuses_are_written_or_refused_as_json_would(value: Any) 
     expected = outcome(lambda v: json.dumps(v, separators=(",", ":"),
                                             ensure_ascii=False).encode(), value)
     assert outcome(wirejson.dumps, value) == expected
+
+
+def test_a_provider_answer_nested_past_the_limit_is_malformed() -> None:
+    from router.dispatch.failures import UpstreamFailure
+    from router.dispatch.providers.http import MAX_JSON_DEPTH, parse_json
+
+    at_limit = "[" * MAX_JSON_DEPTH + "]" * MAX_JSON_DEPTH
+    for data in (at_limit, at_limit.encode()):
+        assert parse_json(data, "p", "body") == json.loads(at_limit)
+        with pytest.raises(UpstreamFailure, match=f"nests deeper than {MAX_JSON_DEPTH}"):
+            parse_json(b"[" + at_limit.encode() + b"]" if isinstance(data, bytes)
+                       else "[" + data + "]", "p", "body")
+    shallow = json.dumps({"content": "[{" * 100})  # brackets in a string: not nesting
+    assert parse_json(shallow, "p", "stream event") == json.loads(shallow)

@@ -38,6 +38,10 @@ class Ranked(NamedTuple):
     keys: tuple[KeyValue, ...]
 
 
+_RANKED: Callable[[tuple[str, tuple[KeyValue, ...]]], Ranked] = functools.partial(
+    tuple.__new__, Ranked)  # `Ranked._make` without its Python frame (a ranking makes many)
+
+
 @dataclass(frozen=True)
 class HopCall:
     """What a hop is called with: the policy's mutations applied for that offering."""
@@ -283,17 +287,12 @@ class Decider:
                 hops.append(oid)
 
         def settle() -> tuple[tuple[Ranked, ...], dict[str, tuple[str, ...]]]:
-            late = dict(failed)
-            ranking = [Ranked(oid, keys) for oid, keys in ordered[:checked] if oid not in late]
             rest = ordered[checked:]
-            failing = self.failed_all([oid for oid, _ in rest], ctx)
-            for oid, keys in rest:
-                f = failing.get(oid)
-                if f:
-                    late[oid] = f
-                else:
-                    ranking.append(Ranked(oid, keys))
-            return tuple(ranking), late
+            late = {**failed, **self.failed_all([oid for oid, _ in rest], ctx)}
+            make = _RANKED  # Ranked from a (id, keys) pair, all in C
+            if not late:
+                return tuple(map(make, ordered)), late
+            return tuple(make(p) for p in ordered if p[0] not in late), late
 
         def fail(offering_id: str) -> tuple[str, ...]:
             return self.failed(offering_id, ctx)

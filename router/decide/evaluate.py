@@ -17,7 +17,7 @@ from router.decide.reasons import composite_reason, leaf_reason
 from router.engine.derive import Derivation
 from router.engine.facts import effective_max_output, est_cost
 from router.engine.program import Node
-from router.live.state import LiveState, is_deprecated
+from router.live.state import LiveState, is_deprecated, not_available
 from router.policy.attributes import ATTRIBUTES, Source
 from router.policy.compare import COMPARE, FLIP
 from router.policy.terms import (
@@ -376,9 +376,7 @@ def _unavailable(offerings: Sequence[Offering], ctx: Context) -> set[str]:
     values = ctx.live.values  # an offering not listed is available
     if not values:
         return set()
-    get = values.get
-    return {o.id for o in offerings
-            if (v := get(o.id)) is not None and v.status != "available"}
+    return not_available([o.id for o in offerings], values)
 
 
 def _needs_uncovered(offerings: Sequence[Offering], ctx: Context) -> set[str]:

@@ -214,9 +214,14 @@ class _Conn:
             if not 100 <= status < 200 or status == 101:
                 return status, reason, headers, keep
 
-    def buffered(self) -> bool:
-        """Whether bytes already arrived: a `read` then returns at once."""
-        return bool(self.reader._buffer)  # type: ignore[attr-defined]
+    def buffered(self, at_least: int = 1) -> bool:
+        """Whether `at_least` bytes already arrived: a `read` (or `readexactly(at_least)`)
+        then returns at once."""
+        return len(self.reader._buffer) >= at_least  # type: ignore[attr-defined]
+
+    def line_buffered(self) -> bool:
+        """Whether a whole line already arrived: `readuntil(b"\\r\\n")` then returns at once."""
+        return b"\r\n" in self.reader._buffer  # type: ignore[attr-defined]
 
     async def _read(self, request: httpx.Request, timeout_s: float | None,
                     step: Awaitable[bytes], at_once: bool = False) -> bytes:
@@ -347,7 +352,8 @@ class _Body(httpx.AsyncByteStream):
         conn, request, t = self._conn, self._request, self._timeout
         reader = conn.reader
         while True:
-            line = await conn._read(request, t, reader.readuntil(b"\r\n"))
+            line = await conn._read(request, t, reader.readuntil(b"\r\n"),
+                                    conn.line_buffered())
             size_text = line.split(b";", 1)[0].strip()
             try:
                 size = int(size_text, 16) if size_text and len(size_text) <= 16 else -1
@@ -367,7 +373,7 @@ class _Body(httpx.AsyncByteStream):
                         "the server closed the connection mid-chunk", request=request)
                 size -= len(data)
                 yield data
-            if await conn._read(request, t, reader.readexactly(2)) != b"\r\n":
+            if await conn._read(request, t, reader.readexactly(2), conn.buffered(2)) != b"\r\n":
                 raise httpx.RemoteProtocolError("malformed chunk end", request=request)
 
     async def aclose(self) -> None:

@@ -8,16 +8,13 @@ error rate are unknown.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
 
 from router.catalog.offerings import Catalog
 
-if TYPE_CHECKING:
-    pass
 
 class LiveValues(BaseModel):
     """The live values of one offering, as a decision read them."""
@@ -85,6 +82,28 @@ class Layered(Mapping[str, LiveValues]):
         return any(bool(layer) for layer in self.layers)
 
 
+def flat_layers(values: Mapping[str, LiveValues]) -> list[Mapping[str, LiveValues]]:
+    """The live sources `values` reads, in order (first match wins), `Layered` unfolded and
+    empty ones left out."""
+    if isinstance(values, Layered):
+        return [inner for layer in values.layers for inner in flat_layers(layer)]
+    return [values] if values else []
+
+
+def not_available(ids: Iterable[str], values: Mapping[str, LiveValues]) -> set[str]:
+    """Which of `ids` have a live status other than `available` (an id no source lists is
+    available): each source is probed once for all the ids still undecided (for a dict, by
+    one C-level intersection that looks up each undecided id)."""
+    out: set[str] = set()
+    pending = set(ids)
+    for layer in flat_layers(values):
+        if not pending:
+            break
+        found = layer.keys() & pending if type(layer) is dict else \
+            {oid for oid in pending if oid in layer}  # (dict keys & set: probes the set's)
+        out.update(oid for oid in found if layer[oid].status != "available")
+        pending -= found
+    return out
 
 
 def is_deprecated(deprecation_date: str | None, at: dt.datetime) -> bool:

@@ -21,7 +21,7 @@ from typing import Any
 
 from router.catalog.offerings import Catalog
 from router.decide.decider import Decision
-from router.live.state import Layered, LiveValues
+from router.live.state import LiveValues, flat_layers
 from router.records.canonical import digest
 
 ROW_SCHEMA = 2  # 2: hashes over canonical form 2 (orjson's); 1: over form 1 (`canonical`)
@@ -125,13 +125,6 @@ class Snapshots:
             while len(self._layers) > self._capacity:
                 self._layers.popitem(last=False)
         return key, body
-
-
-def flat_layers(values: Mapping[str, LiveValues]) -> list[Mapping[str, LiveValues]]:
-    """The live sources a decision read, first match wins."""
-    if isinstance(values, Layered):
-        return [inner for layer in values.layers for inner in flat_layers(layer)]
-    return [values] if values else []
 
 
 def catalog_object(catalog: Catalog) -> dict[str, Any]:

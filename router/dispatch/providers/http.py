@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 
 from router.common import wirejson
+from router.common.jsonio import opening_brackets
 from router.dispatch.failures import (
     UpstreamFailure,
     from_exception,
@@ -45,7 +46,7 @@ def parse_json(data: str | bytes | bytearray, provider: str, what: str) -> Any:
         value = wirejson.loads(data, no_json_constant)
     except (ValueError, RecursionError):
         raise malformed(provider, f"{what} is not JSON") from None
-    if too_deep(value, MAX_JSON_DEPTH):
+    if opening_brackets(data) > MAX_JSON_DEPTH and too_deep(value, MAX_JSON_DEPTH):
         raise malformed(provider, f"{what} nests deeper than {MAX_JSON_DEPTH} levels")
     return value
 
