@@ -102,3 +102,62 @@ def test_requests_within_the_bound_are_served_on_one_connection(port: int) -> No
 
 def test_the_service_serves_with_the_fastest_protocol_installed() -> None:
     assert http_protocol() == "router.service.protocol:BoundedHttpToolsProtocol"
+
+
+async def burst_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """A streamed answer whose head and five events are all written in one loop turn."""
+    if scope["type"] != "http":
+        return
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"text/event-stream")]})
+    for i in range(5):
+        await send({"type": "http.response.body", "body": b"data: %d\n\n" % i,
+                    "more_body": True})
+    await send({"type": "http.response.body", "body": b"data: [DONE]\n\n"})
+
+
+@pytest.mark.parametrize("name", PROTOCOLS, ids=["h11", "httptools"])
+def test_what_one_turn_writes_reaches_the_socket_in_one_write(name: str) -> None:
+    """Through `CoalescingTransport` (tests/test_service_coalesce.py): the real transport
+    under each protocol sees one write per answer, not one per ASGI message."""
+    import importlib
+
+    module, _, cls = name.partition(":")
+    base = getattr(importlib.import_module(module), cls)
+    writes: list[bytes] = []
+
+    class Counted:
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.inner, name)
+
+        def write(self, data: bytes) -> None:
+            writes.append(data)
+            self.inner.write(data)
+
+    class Counting(base):  # type: ignore[misc,valid-type]
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(Counted(transport))
+
+    chosen = free_port()
+    config = uvicorn.Config(burst_app, host="127.0.0.1", port=chosen, http=Counting,
+                            lifespan="off", log_level="error")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.01)
+    try:
+        with httpx.Client() as client:  # two answers on one connection: one write each
+            for _ in range(2):
+                r = client.get(f"http://127.0.0.1:{chosen}/")
+                assert r.text == "".join(f"data: {i}\n\n" for i in range(5)) + "data: [DONE]\n\n"
+        assert len(writes) == 2, [len(w) for w in writes]
+        assert all(w.startswith(b"HTTP/1.1 200 OK\r\n") for w in writes)
+    finally:
+        server.should_exit = True
+        thread.join(10)

@@ -15,6 +15,9 @@ cannot parse.
   lingers: our side is shut for writing, and what the client still sends is read and dropped,
   for at most `LINGER_S` and `LINGER_BYTES`, before the socket closes.
 
+Both write through `CoalescingTransport` (`router.service.coalesce`): what one loop turn
+writes leaves in one send.
+
 `BoundedHttpToolsProtocol` serves where httptools is installed (it is faster, see
 `benchmarks/README.md`), `BoundedH11Protocol` elsewhere (`server.http_protocol`).
 """
@@ -28,6 +31,8 @@ from typing import Any
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from router.service.coalesce import CoalescingTransport
 
 MAX_HEAD_BYTES = 16 * 1024
 LINGER_S = 1.0
@@ -91,6 +96,9 @@ class BoundedH11Protocol(H11Protocol):
         self.conn: _Connection = _Connection(h11.SERVER, MAX_HEAD_BYTES)
         self.lingering: Lingering | None = None
 
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(CoalescingTransport(transport, self.loop))
+
     def send_400_response(self, msg: str) -> None:
         error = self.conn.last_error
         status = 431 if error is not None and error.error_status_hint == 431 else 400
@@ -129,6 +137,9 @@ if HttpToolsProtocol is not None:
             self.lingering: Lingering | None = None
             self.head_bytes = 0  # of a head still arriving
             self.in_head = True
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(CoalescingTransport(transport, self.loop))
 
         def on_message_begin(self) -> None:
             super().on_message_begin()
