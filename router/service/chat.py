@@ -78,9 +78,9 @@ class ChatHandler:
             stream = await router.stream(chosen.policy, request,
                                          policy_name=chosen.record_name, caller=who)
         headers = decision_headers(chosen, stream.trace_id, stream.outcome)
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [*SSE_HEADERS, *encode_headers(headers)]})
-        pump = asyncio.ensure_future(_pump(stream, send, router))
+        start = {"type": "http.response.start", "status": 200,
+                 "headers": [*SSE_HEADERS, *encode_headers(headers)]}
+        pump = asyncio.ensure_future(_pump(start, stream, send, router))
         gone = asyncio.ensure_future(_disconnected(receive))
         try:
             await asyncio.wait({pump, gone}, return_when=asyncio.FIRST_COMPLETED)
@@ -112,7 +112,11 @@ class ChatHandler:
             raise
 
 
-async def _pump(stream: CompletionStream, send: Send, router: Router) -> None:
+async def _pump(start: dict[str, Any], stream: CompletionStream, send: Send,
+                router: Router) -> None:
+    """The answer's head, then its events (the head and the events already at hand leave in
+    one write: `router.service.coalesce`)."""
+    await send(start)
     ended_with_error = False
     async for chunk in stream:
         if "error" in chunk and "choices" not in chunk:
