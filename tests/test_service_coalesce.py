@@ -63,6 +63,21 @@ def test_writes_of_one_turn_leave_in_one_write_in_order() -> None:
     asyncio.run(go())
 
 
+def test_flush_sends_what_is_kept_at_once() -> None:
+    async def go() -> None:
+        t, counted, theirs = await pair()
+        t.write(b"head ")
+        t.write(b"body")
+        t.flush()  # the protocol's "the answer is whole"
+        assert counted.writes == [b"head body"] and t.get_write_buffer_size() == 0
+        await asyncio.sleep(0)  # the turn's callback finds nothing left
+        assert counted.writes == [b"head body"]
+        t.close()
+        await asyncio.sleep(0.01)
+        assert read_all(theirs) == b"head body"
+    asyncio.run(go())
+
+
 def test_close_and_write_eof_send_what_is_kept_first() -> None:
     async def go() -> None:
         t, counted, theirs = await pair()

@@ -104,27 +104,35 @@ def test_the_service_serves_with_the_fastest_protocol_installed() -> None:
     assert http_protocol() == "router.service.protocol:BoundedHttpToolsProtocol"
 
 
+AFTER_THE_ANSWER = {"working": False}
+
+
 async def burst_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    """A streamed answer whose head and five events are all written in one loop turn."""
+    """A streamed answer whose head and five events are all written in one loop turn, then
+    work in the same turn after the last write."""
     if scope["type"] != "http":
         return
+    AFTER_THE_ANSWER["working"] = False
     await send({"type": "http.response.start", "status": 200,
                 "headers": [(b"content-type", b"text/event-stream")]})
     for i in range(5):
         await send({"type": "http.response.body", "body": b"data: %d\n\n" % i,
                     "more_body": True})
     await send({"type": "http.response.body", "body": b"data: [DONE]\n\n"})
+    AFTER_THE_ANSWER["working"] = True  # (metrics, records: what a handler does after)
 
 
 @pytest.mark.parametrize("name", PROTOCOLS, ids=["h11", "httptools"])
 def test_what_one_turn_writes_reaches_the_socket_in_one_write(name: str) -> None:
     """Through `CoalescingTransport` (tests/test_service_coalesce.py): the real transport
-    under each protocol sees one write per answer, not one per ASGI message."""
+    under each protocol sees one write per answer, not one per ASGI message, made when the
+    answer is whole."""
     import importlib
 
     module, _, cls = name.partition(":")
     base = getattr(importlib.import_module(module), cls)
     writes: list[bytes] = []
+    sent_while_working: list[bool] = []
 
     class Counted:
         def __init__(self, inner: Any) -> None:
@@ -135,6 +143,7 @@ def test_what_one_turn_writes_reaches_the_socket_in_one_write(name: str) -> None
 
         def write(self, data: bytes) -> None:
             writes.append(data)
+            sent_while_working.append(AFTER_THE_ANSWER["working"])
             self.inner.write(data)
 
     class Counting(base):  # type: ignore[misc,valid-type]
@@ -158,6 +167,8 @@ def test_what_one_turn_writes_reaches_the_socket_in_one_write(name: str) -> None
                 assert r.text == "".join(f"data: {i}\n\n" for i in range(5)) + "data: [DONE]\n\n"
         assert len(writes) == 2, [len(w) for w in writes]
         assert all(w.startswith(b"HTTP/1.1 200 OK\r\n") for w in writes)
+        # a whole answer leaves at once, not after what the handler does next
+        assert sent_while_working == [False, False]
     finally:
         server.should_exit = True
         thread.join(10)

@@ -5,9 +5,11 @@ part. A streamed answer is a head and one write per server-sent event; a plain a
 writes. Each write is a system call, and on a loopback or LAN socket the sender's call does
 much of the receiver's work too. `CoalescingTransport` sits between uvicorn's protocol and the
 real transport: a write is kept, and at the end of the loop turn that made it (a `call_soon`
-callback, so no timer and no added wait) everything kept leaves in one write. Events a provider
-sent together — the last chunk, the usage chunk, `[DONE]` — leave together; an event that
-arrives alone leaves alone, as soon as the task that wrote it yields.
+callback, so no timer and no added wait) everything kept leaves in one write — or at once when
+the protocol says the answer is whole (`flush`), so the work a handler does after its last
+write never delays the answer. A plain answer's head and body leave together; so do events a
+provider sent together — the last chunk, the usage chunk, `[DONE]`; an event that arrives
+alone leaves alone, as soon as the task that wrote it yields.
 
 `close` and `write_eof` send what is kept first; `abort` drops it, as it drops the real
 transport's buffer. What is kept counts in `get_write_buffer_size`.
@@ -33,9 +35,10 @@ class CoalescingTransport(asyncio.Transport):
         self._kept.append(bytes(data))
         if not self._scheduled:
             self._scheduled = True
-            self._loop.call_soon(self._flush)
+            self._loop.call_soon(self.flush)
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
+        """Send what is kept now (the protocol calls it when an answer is whole)."""
         self._scheduled = False
         if not self._kept:
             return
@@ -45,11 +48,11 @@ class CoalescingTransport(asyncio.Transport):
             self._inner.write(data)
 
     def close(self) -> None:
-        self._flush()
+        self.flush()
         self._inner.close()
 
     def write_eof(self) -> None:
-        self._flush()
+        self.flush()
         self._inner.write_eof()
 
     def abort(self) -> None:

@@ -16,7 +16,7 @@ cannot parse.
   for at most `LINGER_S` and `LINGER_BYTES`, before the socket closes.
 
 Both write through `CoalescingTransport` (`router.service.coalesce`): what one loop turn
-writes leaves in one send.
+writes leaves in one send, and a whole answer leaves at once.
 
 `BoundedHttpToolsProtocol` serves where httptools is installed (it is faster, see
 `benchmarks/README.md`), `BoundedH11Protocol` elsewhere (`server.http_protocol`).
@@ -97,7 +97,12 @@ class BoundedH11Protocol(H11Protocol):
         self.lingering: Lingering | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(CoalescingTransport(transport, self.loop))
+        self.coalesced = CoalescingTransport(transport, self.loop)
+        super().connection_made(self.coalesced)
+
+    def on_response_complete(self) -> None:
+        self.coalesced.flush()  # the answer is whole: it leaves now
+        super().on_response_complete()
 
     def send_400_response(self, msg: str) -> None:
         error = self.conn.last_error
@@ -139,7 +144,12 @@ if HttpToolsProtocol is not None:
             self.in_head = True
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            super().connection_made(CoalescingTransport(transport, self.loop))
+            self.coalesced = CoalescingTransport(transport, self.loop)
+            super().connection_made(self.coalesced)
+
+        def on_response_complete(self) -> None:
+            self.coalesced.flush()  # the answer is whole: it leaves now
+            super().on_response_complete()
 
         def on_message_begin(self) -> None:
             super().on_message_begin()
