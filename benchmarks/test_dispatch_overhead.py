@@ -26,6 +26,7 @@ import httpx
 import pytest
 
 from router.config import RouterConfig
+from router.dispatch.completion import CompletionStream
 from router.dispatch.pool import ClientPool
 from router.facade import Router
 
@@ -112,8 +113,8 @@ def measure(base_url: str, stream: bool) -> dict[str, float]:
 
             async def routed() -> None:
                 result = await router.complete(POLICY, req)
-                if stream:
-                    async for _ in result:  # type: ignore[union-attr]
+                if isinstance(result, CompletionStream):
+                    async for _ in result:
                         pass
 
             s1 = await _rounds(direct_single)

@@ -4,6 +4,7 @@ be parsed is answered in OpenAI's shape, and the answer is not lost to a reset."
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -37,11 +38,12 @@ async def echo_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": b"got " + body})
 
 
-@pytest.fixture(params=PROTOCOLS, ids=["h11", "httptools"])
-def port(request: pytest.FixtureRequest) -> Iterator[int]:
+@contextlib.contextmanager
+def running(app: Any, http: Any) -> Iterator[int]:
+    """A real uvicorn server for `app` with protocol `http`, in a thread: its port."""
     chosen = free_port()
-    config = uvicorn.Config(echo_app, host="127.0.0.1", port=chosen, http=request.param,
-                            lifespan="off", log_level="error",
+    config = uvicorn.Config(app, host="127.0.0.1", port=chosen, http=http, lifespan="off",
+                            log_level="error",
                             h11_max_incomplete_event_size=protocol.MAX_HEAD_BYTES)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -50,9 +52,17 @@ def port(request: pytest.FixtureRequest) -> Iterator[int]:
     while not server.started:
         assert time.monotonic() < deadline, "server did not start"
         time.sleep(0.01)
-    yield chosen
-    server.should_exit = True
-    thread.join(10)
+    try:
+        yield chosen
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture(params=PROTOCOLS, ids=["h11", "httptools"])
+def port(request: pytest.FixtureRequest) -> Iterator[int]:
+    with running(echo_app, request.param) as chosen:
+        yield chosen
 
 
 def answer(got: bytes) -> tuple[bytes, dict[str, Any]]:
@@ -150,17 +160,7 @@ def test_what_one_turn_writes_reaches_the_socket_in_one_write(name: str) -> None
         def connection_made(self, transport: Any) -> None:
             super().connection_made(Counted(transport))
 
-    chosen = free_port()
-    config = uvicorn.Config(burst_app, host="127.0.0.1", port=chosen, http=Counting,
-                            lifespan="off", log_level="error")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.01)
-    try:
+    with running(burst_app, Counting) as chosen:
         with httpx.Client() as client:  # two answers on one connection: one write each
             for _ in range(2):
                 r = client.get(f"http://127.0.0.1:{chosen}/")
@@ -169,6 +169,3 @@ def test_what_one_turn_writes_reaches_the_socket_in_one_write(name: str) -> None
         assert all(w.startswith(b"HTTP/1.1 200 OK\r\n") for w in writes)
         # a whole answer leaves at once, not after what the handler does next
         assert sent_while_working == [False, False]
-    finally:
-        server.should_exit = True
-        thread.join(10)

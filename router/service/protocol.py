@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import http
 import json
-from typing import Any
+from typing import Any, cast
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -88,21 +88,38 @@ class _Connection(h11.Connection):
             raise
 
 
-class BoundedH11Protocol(H11Protocol):
+class _Served:
+    """What both protocols add: coalesced writes (an answer leaves whole, at once) and the
+    lingering after a refusal."""
+
+    loop: asyncio.AbstractEventLoop
+    lingering: Lingering | None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.coalesced = CoalescingTransport(cast(asyncio.Transport, transport), self.loop)
+        super().connection_made(self.coalesced)  # type: ignore[misc]
+
+    def on_response_complete(self) -> None:
+        self.coalesced.flush()  # the answer is whole: it leaves now
+        super().on_response_complete()  # type: ignore[misc]
+
+    def eof_received(self) -> None:
+        if self.lingering is not None:
+            self.lingering.end()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.lingering is not None:
+            self.lingering.timer.cancel()
+        super().connection_lost(exc)  # type: ignore[misc]
+
+
+class BoundedH11Protocol(_Served, H11Protocol):
     """uvicorn's h11 protocol with the refusal above."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.conn: _Connection = _Connection(h11.SERVER, MAX_HEAD_BYTES)
         self.lingering: Lingering | None = None
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        self.coalesced = CoalescingTransport(transport, self.loop)
-        super().connection_made(self.coalesced)
-
-    def on_response_complete(self) -> None:
-        self.coalesced.flush()  # the answer is whole: it leaves now
-        super().on_response_complete()
 
     def send_400_response(self, msg: str) -> None:
         error = self.conn.last_error
@@ -117,15 +134,6 @@ class BoundedH11Protocol(H11Protocol):
             return
         super().data_received(data)
 
-    def eof_received(self) -> None:
-        if self.lingering is not None:
-            self.lingering.end()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self.lingering is not None:
-            self.lingering.timer.cancel()
-        super().connection_lost(exc)
-
 
 try:
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -134,7 +142,7 @@ except ImportError:  # httptools is not installed: h11 serves
 
 if HttpToolsProtocol is not None:
 
-    class BoundedHttpToolsProtocol(HttpToolsProtocol):
+    class BoundedHttpToolsProtocol(_Served, HttpToolsProtocol):
         """uvicorn's httptools protocol with a bounded head and the refusal above."""
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -142,14 +150,6 @@ if HttpToolsProtocol is not None:
             self.lingering: Lingering | None = None
             self.head_bytes = 0  # of a head still arriving
             self.in_head = True
-
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            self.coalesced = CoalescingTransport(transport, self.loop)
-            super().connection_made(self.coalesced)
-
-        def on_response_complete(self) -> None:
-            self.coalesced.flush()  # the answer is whole: it leaves now
-            super().on_response_complete()
 
         def on_message_begin(self) -> None:
             super().on_message_begin()
@@ -182,12 +182,3 @@ if HttpToolsProtocol is not None:
                 return
             self.transport.write(refusal(status))
             self.lingering = Lingering(self.transport, self.loop)
-
-        def eof_received(self) -> None:
-            if self.lingering is not None:
-                self.lingering.end()
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            if self.lingering is not None:
-                self.lingering.timer.cancel()
-            super().connection_lost(exc)
