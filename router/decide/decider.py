@@ -54,9 +54,9 @@ class HopCall:
 class CostTable:
     """`est_cost` of a view's candidates for one asked output (and clamp), ready for any input
     token count: `est_cost = (tokens × input_price + output_term) / 1e6`, with `output_term`
-    (call max output × output price) computed once. `priced` is sorted by id, so a stable
-    sort on cost alone breaks ties by id; `unpriced` (no price or no output bound: unknown
-    cost, ranked last) is sorted by id too."""
+    (call max output × output price) computed once. `ids` is sorted, so a stable sort on cost
+    alone breaks ties by id; `unpriced` (no price or no output bound: unknown cost, ranked
+    last) is sorted too."""
 
     ids: list[str]
     terms: list[tuple[float, float]]  # (input price, output term), in `ids` order
@@ -80,9 +80,8 @@ class LabelView:
         if table is None:
             priced: list[tuple[str, float, float]] = []
             unpriced: list[str] = []
-            for oid, ip, op, limit in self.prices:  # facts.call_max_output, inlined
-                out = limit if asked is None else (
-                    min(asked, limit) if clamps and limit is not None else asked)
+            for oid, ip, op, limit in self.prices:
+                out = call_max_output(asked, limit, clamps)
                 if ip is None or op is None or out is None:
                     unpriced.append(oid)
                 else:
@@ -335,7 +334,7 @@ class Decider:
         view = view or self.view(ctx.features.labels)
         if view.static_order is not None:
             return view.static_order
-        if self.only_est_cost:  # the common single-key policy, sorted on plain tuples
+        if self.only_est_cost:  # the common single-key policy, from the view's cost table
             policy = self.d.policy
             table = view.cost_table(asked_max_output(ctx.features, policy),
                                     policy.clamps_max_tokens)
