@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from router.records.canonical import canonical, normal
+from router.records.canonical import canonical, normal, pack, unpack
 
 scalars = (st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70)
            | st.floats(allow_nan=False, allow_infinity=False) | st.text())
@@ -54,3 +54,10 @@ def test_what_is_not_json_data_is_refused_in_both_forms() -> None:
             canonical({"at": dt.datetime(2026, 12, 2)}, schema)
     with pytest.raises(ValueError):
         canonical(float("nan"), 1)
+
+
+@settings(max_examples=200, deadline=None)
+@given(values)
+def test_pack_and_unpack_round_trip(value: Any) -> None:
+    assert unpack(pack(value)) == normal(value)
+

@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from router.records import Pending, Query, RecordsError, Replayer, SqliteStore, verify
-from router.records.canonical import canonical
-from router.records.row import Snapshots, build_row
+from router.records.canonical import canonical, digest
+from router.records.row import Snapshots, build_row, decision_summary, outcome_digest
 from router.records.store import ChainWriter
 from tests.records_backends import Backend
 from tests.records_support import decided, live_record, writer
@@ -42,6 +42,24 @@ FAILED = {"attempts": [], "served_by": None, "usage": None, "cost_usd": None, "c
 
 def _dispatch(s: Scenario) -> dict[str, object] | None:
     return None if s.features.input_tokens % 2 else FAILED
+
+
+@MANY
+@given(scenarios())
+def test_the_outcome_digest_hashes_the_summary_as_json_lists(s: Scenario) -> None:
+    """`decision_summary` hands its pairs over as tuples (cheaper to build); in both schemas'
+    canonical forms they are the same arrays as the lists a stored record reads back as."""
+    decision = decided(s)
+    summary = decision_summary(decision)
+    as_lists = {
+        "ranking": [[r.offering_id, list(r.keys)] for r in decision.ranking],
+        "selected": decision.selected,
+        "cascade": list(decision.cascade),
+        "late": {oid: list(p) for oid, p in sorted(decision.rejected_in_view.items())},
+    }
+    for schema in (1, 2):
+        assert canonical(summary, schema) == canonical(as_lists, schema)
+        assert outcome_digest(decision, schema) == digest(as_lists, schema)
 
 
 @MANY
@@ -220,6 +238,7 @@ def test_replay_reports_a_stored_outcome_that_differs(backend: Backend,
     replayer = Replayer(backend.open())
     got = replayer.replay(replayer.store.get(ids[0]))  # type: ignore[arg-type]
     assert got.status == "differs" and "winner someone/else" in got.detail
+    assert "ranking head" not in got.detail  # only the winner and the digest were changed
     assert replayer.replay(replayer.store.get(ids[1])).status == "other_ruleset"  # type: ignore[arg-type]
     with pytest.raises(RecordsError) as err:
         replayer.record(replayer.store.get(ids[0]))  # type: ignore[arg-type]

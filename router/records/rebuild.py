@@ -158,7 +158,7 @@ def _difference(want: dict[str, Any], decision: Decision) -> str:
         parts.append(f"cascade {want['cascade']} -> {got['cascade']}")
     if want["admissible"] != len(got["ranking"]):
         parts.append(f"admissible {want['admissible']} -> {len(got['ranking'])}")
-    head = [[oid, keys] for oid, keys in got["ranking"][:len(want["ranking_head"])]]
+    head = [[oid, list(keys)] for oid, keys in got["ranking"][:len(want["ranking_head"])]]
     if head != want["ranking_head"]:
         parts.append("ranking head differs")
     if want["rejected_per_request"] != len(got["late"]):

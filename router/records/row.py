@@ -81,8 +81,10 @@ def outcome_digest(decision: Decision, schema: int) -> str:
 
 
 def decision_summary(decision: Decision) -> dict[str, Any]:
+    """What `outcome_digest` hashes. Pairs are tuples (a `Ranked` made plain, in C): their
+    canonical JSON is the same array as a list's."""
     return {
-        "ranking": [[r.offering_id, list(r.keys)] for r in decision.ranking],
+        "ranking": list(map(tuple, decision.ranking)),
         "selected": decision.selected,
         "cascade": list(decision.cascade),
         "late": {oid: list(p) for oid, p in sorted(decision.rejected_in_view.items())},

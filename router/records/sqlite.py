@@ -32,6 +32,7 @@ from router.records.store import (
 )
 
 BUSY_TIMEOUT_S = 30.0
+_KEYS_PER_QUERY = 500  # bound parameters per query (SQLite allowed 999 before 3.32)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS objects (key TEXT PRIMARY KEY, kind TEXT NOT NULL,
@@ -177,25 +178,19 @@ class SqliteStore:
         head = conn.execute("SELECT seq, hash, base_seq, base_hash FROM heads WHERE writer=?",
                             (w.writer,)).fetchone()
         seq, prev, base_seq, base_hash = head if head else (0, "", 0, "")
-        fresh: list[str] = []
         taken = {r[0] for r in conn.execute(
             f"SELECT trace_id FROM records WHERE trace_id IN ({','.join('?' * len(rows))})",
             [r.trace_id for r in rows])}
+        fresh: list[Row] = []
         for row in rows:
             if row.trace_id in taken:  # a trace id is written once; a repeat is refused
                 self.duplicates += 1
                 continue
             taken.add(row.trace_id)
-            for obj in row.new_objects:
-                if obj.key in fresh:  # checked once per batch: another process may prune
-                    continue
-                if conn.execute("SELECT 1 FROM objects WHERE key=?", (obj.key,)).fetchone():
-                    fresh.append(obj.key)
-                    continue
-                body = catalog_object(obj.body) if obj.kind == "catalog" else obj.body
-                conn.execute("INSERT INTO objects VALUES (?, ?, ?)",
-                             (obj.key, obj.kind, pack(body)))
-                fresh.append(obj.key)
+            fresh.append(row)
+        self._put_objects(conn, fresh)
+        refs: list[tuple[int | None, str]] = []
+        for row in fresh:
             seq += 1
             digest, blob = sealed(prev, row.body)
             cur = conn.execute(
@@ -204,14 +199,34 @@ class SqliteStore:
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (row.trace_id, row.at, row.policy_hash, row.policy_name, row.selected,
                  row.served_by, row.outcome, w.writer, seq, prev, digest, blob))
-            conn.executemany("INSERT OR IGNORE INTO refs VALUES (?, ?)",
-                             [(cur.lastrowid, k) for k in row.objects])
+            refs.extend((cur.lastrowid, k) for k in dict.fromkeys(row.objects))
             prev = digest
+        if refs:  # one statement per batch, not per record
+            conn.executemany("INSERT OR IGNORE INTO refs VALUES (?, ?)", refs)
         mac = sign(w.key, w.writer, seq, prev, base_seq, base_hash) if w.key else None
         conn.execute("INSERT INTO heads (writer, seq, hash, mac, base_seq, base_hash) "
                      "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (writer) DO UPDATE SET "
                      "seq=excluded.seq, hash=excluded.hash, mac=excluded.mac",
                      (w.writer, seq, prev, mac, base_seq, base_hash))
+
+    @staticmethod
+    def _put_objects(conn: sqlite3.Connection, rows: Sequence[Row]) -> None:
+        """The objects the rows reference that the store lacks, looked up in one query per
+        batch (not remembered between batches: another process may have pruned them)."""
+        wanted = {obj.key: obj for row in rows for obj in row.new_objects}
+        keys = list(wanted)
+        have: set[str] = set()
+        for i in range(0, len(keys), _KEYS_PER_QUERY):
+            part = keys[i:i + _KEYS_PER_QUERY]
+            have.update(r[0] for r in conn.execute(
+                f"SELECT key FROM objects WHERE key IN ({','.join('?' * len(part))})", part))
+        new = []
+        for key, obj in wanted.items():
+            if key not in have:
+                body = catalog_object(obj.body) if obj.kind == "catalog" else obj.body
+                new.append((key, obj.kind, pack(body)))
+        if new:
+            conn.executemany("INSERT INTO objects VALUES (?, ?, ?)", new)
 
     # -- reading ------------------------------------------------------------------------------
 
