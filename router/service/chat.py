@@ -80,22 +80,34 @@ class ChatHandler:
         headers = decision_headers(chosen, stream.trace_id, stream.outcome)
         start = {"type": "http.response.start", "status": 200,
                  "headers": [*SSE_HEADERS, *encode_headers(headers)]}
-        pump = asyncio.ensure_future(_pump(start, stream, send, router))
+        # The events are pumped by this task (no second task to start and wait on); a client
+        # that leaves cancels it, which stops reading the provider at once.
+        task = asyncio.current_task()
+        assert task is not None
         gone = asyncio.ensure_future(_disconnected(receive))
+        pumping = True
+        left = False
+
+        def client_left(done: asyncio.Future[None]) -> None:
+            nonlocal left
+            if not done.cancelled():
+                done.exception()  # (a failed `receive` counts as the client gone, and is seen)
+                if pumping:
+                    left = True
+                    task.cancel()
+
+        gone.add_done_callback(client_left)
         try:
-            await asyncio.wait({pump, gone}, return_when=asyncio.FIRST_COMPLETED)
+            await _pump(start, stream, send, router)
+        except asyncio.CancelledError:
+            if not left or task.uncancel() > 0:
+                raise  # cancelled by the server (shutting down), not by the client leaving
+        except OSError as exc:  # the client's connection failed while we wrote to it
+            log.info("a streamed answer's client went away: %s", type(exc).__name__)
         finally:
-            if not pump.done():  # the client left: stop reading the provider now
-                pump.cancel()
+            pumping = False
             gone.cancel()
-            try:
-                await pump
-            except asyncio.CancelledError:
-                pass
-            except OSError as exc:  # the client's connection failed while we wrote to it
-                log.info("a streamed answer's client went away: %s", type(exc).__name__)
-            finally:
-                await stream.aclose()  # the provider's stream, at once; recorded as it ended
+            await stream.aclose()  # the provider's stream, at once; recorded as it ended
         self.service.metrics.dispatched(chosen.name, stream.outcome,
                                         stream.decision.derivation.catalog)
         return 200
