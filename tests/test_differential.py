@@ -253,6 +253,30 @@ def test_failed_all_equals_failed_one_by_one(s: Scenario) -> None:
     assert decider.failed_all(ids, ctx) == one_by_one, describe(s)
 
 
+@FAST
+@given(st.data())
+def test_each_batched_builtin_equals_its_one_offering_form(data: st.DataObject) -> None:
+    """`router.decide.batch`: the indexes built once per decider (sorted windows, memoised
+    needs, the ids probed together) strike exactly the offerings the one-offering check
+    fails, for windows equal to, below and above the input and unknown ones; asked twice (the
+    second answer from the memo) they answer the same."""
+    from router.decide.batch import BUILTIN_BATCH
+    from router.decide.evaluate import _BUILTIN_FAST
+    from tests.strategies import catalogs, live_states, request_features
+
+    assert set(BUILTIN_BATCH) == set(_BUILTIN_FAST)
+    catalog = data.draw(catalogs())
+    offerings = list(catalog.offerings)
+    live = data.draw(live_states(catalog))
+    for ptr, batch in BUILTIN_BATCH.items():
+        index = batch(offerings)
+        for _ in range(3):
+            ctx = Context(data.draw(request_features()), live, AT)
+            want = {o.id for o in offerings if not _BUILTIN_FAST[ptr](o, ctx)}
+            assert set(index(ctx)) == want, ptr
+            assert set(index(ctx)) == want, ptr
+
+
 # -- 3. proofs check -----------------------------------------------------------------------------
 
 

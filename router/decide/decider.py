@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from router.catalog.offerings import Offering
+from router.decide.batch import BUILTIN_BATCH
 from router.decide.evaluate import Check, Context, Evaluator, Tri, attr_value
 from router.engine.derive import Derivation
 from router.engine.facts import asked_max_output, call_max_output, cost, effective_max_output
@@ -216,6 +217,8 @@ class Decider:
             for ptr, o, builtin, _ in plan:
                 if builtin is not None:
                     self.holders.setdefault(ptr, []).append(o)
+        self.batches = {ptr: BUILTIN_BATCH[ptr](offerings)
+                        for ptr, offerings in self.holders.items()}
         self.offerings = [o for o, _ in self.candidates]
         self.rank = derivation.policy.rank
         self.prices = {o.id: (o.input_price, o.output_price, o.max_output_tokens)
@@ -311,8 +314,7 @@ class Decider:
     def failed_all(self, ids: list[str], ctx: Context) -> dict[str, tuple[str, ...]]:
         """`failed` for many candidates (those with a failed clause only): each residual
         built-in is checked over all its candidates at once, the other clauses one by one."""
-        failing = {ptr: self.evaluator.builtin_failures(ptr, offerings, ctx)
-                   for ptr, offerings in self.holders.items()}
+        failing = {ptr: failures(ctx) for ptr, failures in self.batches.items()}
         struck = set().union(*failing.values())
         out: dict[str, tuple[str, ...]] = {}
         for oid in ids:

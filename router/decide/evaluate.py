@@ -8,7 +8,7 @@ compared here, its composites combined with Kleene's three-valued logic (spec §
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +17,7 @@ from router.decide.reasons import composite_reason, leaf_reason
 from router.engine.derive import Derivation
 from router.engine.facts import effective_max_output, est_cost
 from router.engine.program import Node
-from router.live.state import LiveState, is_deprecated, not_available
+from router.live.state import LiveState, is_deprecated
 from router.policy.attributes import ATTRIBUTES, Source
 from router.policy.compare import COMPARE, FLIP
 from router.policy.terms import (
@@ -149,12 +149,6 @@ class Evaluator:
         if self.d.verdicts[pointer][o.id][0] != Truth.R:
             return None
         return _BUILTIN_FAST.get(pointer)
-
-    def builtin_failures(self, pointer: str, offerings: Sequence[Offering],
-                         ctx: Context) -> set[str]:
-        """The ids of `offerings` for which the residual built-in at `pointer` fails: its check
-        (`builtin_check`) run over a whole list at once, for a record's full ranking."""
-        return _BUILTIN_BATCH[pointer](offerings, ctx)
 
     def settled_by_labels(self, pointer: str, o: Offering,
                           labels: frozenset[str]) -> Truth | None:
@@ -372,24 +366,6 @@ def _context_fits_input(o: Offering, ctx: Context) -> bool:
     return o.context_window is not None and o.context_window >= ctx.features.input_tokens
 
 
-def _unavailable(offerings: Sequence[Offering], ctx: Context) -> set[str]:
-    values = ctx.live.values  # an offering not listed is available
-    if not values:
-        return set()
-    return not_available([o.id for o in offerings], values)
-
-
-def _needs_uncovered(offerings: Sequence[Offering], ctx: Context) -> set[str]:
-    needs = ctx.features.needs
-    return {o.id for o in offerings
-            if o.capabilities is None or (needs and not all(n in o.capabilities for n in needs))}
-
-
-def _input_overflows(offerings: Sequence[Offering], ctx: Context) -> set[str]:
-    tokens = ctx.features.input_tokens
-    return {o.id for o in offerings if o.context_window is None or o.context_window < tokens}
-
-
 # Built-ins (rules/builtins.json) whose residual form is one comparison: finished directly.
 # Their compiled form is equivalent (tests/test_differential checks decide against a full
 # derivation with request and live facts asserted).
@@ -398,14 +374,6 @@ _BUILTIN_FAST: dict[str, Check] = {
     "builtin:capabilities_cover_needs": _capabilities_cover_needs,
     "builtin:context_fits_input": _context_fits_input,
 }
-# The same checks over a list of offerings (the ids that fail); a property test checks each
-# equals its one-offering form.
-_BUILTIN_BATCH: dict[str, Callable[[Sequence[Offering], Context], set[str]]] = {
-    "builtin:status_available": _unavailable,
-    "builtin:capabilities_cover_needs": _needs_uncovered,
-    "builtin:context_fits_input": _input_overflows,
-}
-
 
 def _plain(value: object) -> object:
     """A compared value as JSON data (sets as sorted lists)."""
