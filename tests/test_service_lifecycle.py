@@ -183,6 +183,42 @@ def test_a_client_leaving_mid_stream_closes_the_provider_stream(
         assert stored.body["dispatch"]["attempts"][-1]["outcome"] == "cancelled"
 
 
+def test_sigterm_past_the_deadline_ends_a_stream_and_records_it(
+        tmp_path: Path, env: dict[str, str], providers: tuple[FakeProvider, FakeProvider]) -> None:
+    """A stream still running when the graceful deadline passes is ended by the server: the
+    provider's stream is closed, the process exits 0 soon after the deadline, and the stream's
+    record is written (as cancelled), not lost."""
+    oa, _ = providers
+    oa.script_for("cheap-2026", ok("word " * 200, chunks=200, chunk_delay=0.05))  # ~10 s
+    served = start(tmp_path, env, ["--graceful", "1"])
+    got: dict[str, Any] = {}
+
+    def read() -> None:
+        with served.http() as http, http.stream(
+                "POST", "/v1/chat/completions",
+                json={"model": "policy:cheap", "messages": HELLO, "stream": True}) as r:
+            got["trace"] = r.headers["x-unhardcoded-trace-id"]
+            try:
+                for _ in r.iter_lines():
+                    pass
+            except httpx.HTTPError:
+                pass  # the server cut the stream
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    wait_until(lambda: "trace" in got)
+    t0 = time.monotonic()
+    assert served.stop(signal.SIGTERM) == 0
+    assert time.monotonic() - t0 < 6.0  # the deadline (1 s), not the stream's ~10 s
+    reader.join(10)
+    stored = open_store(served.records)
+    try:
+        found = stored.get(got["trace"])
+    finally:
+        stored.close()
+    assert found is not None and found.outcome == "cancelled"
+
+
 def test_two_workers_share_the_port_the_store_and_the_metrics(
         tmp_path: Path, env: dict[str, str]) -> None:
     with serving(tmp_path, env, ["--workers", "2"]) as s:
