@@ -17,6 +17,8 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from router.dispatch.http1 import Http1Transport, LeanClient
 from router.dispatch.pool import ClientPool
@@ -151,6 +153,31 @@ def test_chunked_framing_split_at_every_boundary_is_read_whole() -> None:
         async with server, client() as c:
             r = await post(c, url)
             assert r.json() == {"a": "bc"}
+    run(go())
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.binary(min_size=1, max_size=300), min_size=1, max_size=8),
+       st.lists(st.booleans(), min_size=8, max_size=8), st.data())
+def test_any_chunked_body_in_any_segments_is_read_whole(parts: list[bytes], upper: list[bool],
+                                                        data: st.DataObject) -> None:
+    """Chunks whole in the buffer are taken at once, the rest step by step: for any chunk
+    sizes (hex in either case, some with extensions) cut into any segments, the body reads
+    back whole."""
+    framed = b""
+    for i, part in enumerate(parts):
+        size = f"{len(part):X}" if upper[i] else f"{len(part):x}"
+        ext = ";n=v" if i % 3 == 2 else ""
+        framed += f"{size}{ext}\r\n".encode() + part + b"\r\n"
+    framed += b"0\r\n\r\n"
+    answer = CHUNKED_HEAD + framed
+    cuts = sorted(set(data.draw(st.lists(st.integers(1, len(answer) - 1), max_size=4))))
+    pieces = [answer[a:b] for a, b in zip([0, *cuts], [*cuts, len(answer)], strict=True)]
+
+    async def go() -> None:
+        server, url = await drip(pieces, 0.002)
+        async with server, client() as c, c.stream("POST", url, content=b"{}") as r:
+            assert await r.aread() == b"".join(parts)
     run(go())
 
 

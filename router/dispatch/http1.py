@@ -40,6 +40,8 @@ from dataclasses import dataclass, field
 import httpx
 
 READ_BYTES = 64 * 1024  # the most one read asks for
+_CHUNK_LINE_FAST = 64  # a chunk size line longer than this (extensions) is read step by step
+_HEX_DIGITS = b"0123456789abcdefABCDEF"
 WRITE_HIGH_WATER = 64 * 1024  # asyncio's default: past it a transport pauses its writer
 MAX_HEAD_BYTES = 64 * 1024  # a response's status line and headers, and a chunk-size line
 DEFAULT_KEEPALIVE_S = 5.0
@@ -219,6 +221,28 @@ class _Conn:
         then returns at once."""
         return len(self.reader._buffer) >= at_least  # type: ignore[attr-defined]
 
+    def whole_chunk(self) -> bytes | None:
+        """The data of the next chunk of a chunked body when all of it — size line, data, CRLF
+        — already arrived and is well formed (taken out of the buffer); None otherwise, and
+        nothing is consumed: the chunk is then read step by step, which also reports a
+        malformed one, the last (size 0) one and its trailers."""
+        buf: bytearray = self.reader._buffer  # type: ignore[attr-defined]
+        end = buf.find(b"\r\n", 0, _CHUNK_LINE_FAST)
+        if end <= 0:
+            return None
+        size_text = bytes(buf[:end]).split(b";", 1)[0].strip()
+        if not 0 < len(size_text) <= 16 or size_text.strip(_HEX_DIGITS):
+            return None
+        size = int(size_text, 16)
+        start = end + 2
+        stop = start + size
+        if size == 0 or size > READ_BYTES or len(buf) < stop + 2 or buf[stop:stop + 2] != b"\r\n":
+            return None
+        data = bytes(buf[start:stop])
+        del buf[:stop + 2]
+        self.reader._maybe_resume_transport()  # type: ignore[attr-defined]
+        return data
+
     def line_buffered(self) -> bool:
         """Whether a whole line already arrived: `readuntil(b"\\r\\n")` then returns at once."""
         return b"\r\n" in self.reader._buffer  # type: ignore[attr-defined]
@@ -352,6 +376,10 @@ class _Body(httpx.AsyncByteStream):
         conn, request, t = self._conn, self._request, self._timeout
         reader = conn.reader
         while True:
+            data = conn.whole_chunk()
+            if data is not None:  # the common case: the whole chunk already arrived
+                yield data
+                continue
             line = await conn._read(request, t, reader.readuntil(b"\r\n"),
                                     conn.line_buffered())
             size_text = line.split(b";", 1)[0].strip()

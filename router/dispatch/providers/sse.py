@@ -76,6 +76,17 @@ class SSEParser:
             if text.startswith(_BOM):
                 text = text[1:]
         events: list[SSEEvent] = []
+        if not (self._skip_lf or self._partial or "\r" in text):
+            # The common piece: whole LF-terminated lines, nothing held from before.
+            *lines, rest = text.split("\n")
+            for line in lines:
+                self._check(len(line))
+                self._line(line, events)
+            if rest:
+                self._partial.append(rest)
+                self._partial_chars = len(rest)
+                self._check(len(rest))
+            return events
         start = 0
         if self._skip_lf:
             self._skip_lf = False
