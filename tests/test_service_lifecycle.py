@@ -211,12 +211,7 @@ def test_sigterm_past_the_deadline_ends_a_stream_and_records_it(
     assert served.stop(signal.SIGTERM) == 0
     assert time.monotonic() - t0 < 6.0  # the deadline (1 s), not the stream's ~10 s
     reader.join(10)
-    stored = open_store(served.records)
-    try:
-        found = stored.get(got["trace"])
-    finally:
-        stored.close()
-    assert found is not None and found.outcome == "cancelled"
+    assert served.stored(got["trace"]).outcome == "cancelled"
 
 
 def test_two_workers_share_the_port_the_store_and_the_metrics(
