@@ -119,6 +119,22 @@ def test_chunked_body_with_extensions_and_trailers_then_reuse() -> None:
     run(go())
 
 
+def test_chunked_body_whole_in_one_segment_then_reuse() -> None:
+    """Every chunk, the last one too, already buffered when read (the fast path): the body is
+    whole and the connection goes back to the pool."""
+    chunked = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+               b"4\r\n{\"a\"\r\nA\r\n:\"bcdefgh\"\r\n1\r\n}\r\n0\r\n\r\n")
+
+    async def go() -> None:
+        async with Server(lambda _: chunked) as s:
+            async with client() as c:
+                for _ in range(3):
+                    r = await post(c, s.url)
+                    assert r.json() == {"a": "bcdefgh"}
+            assert s.connections == 1
+    run(go())
+
+
 CHUNKED_HEAD = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
 
 

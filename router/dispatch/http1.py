@@ -42,6 +42,7 @@ import httpx
 READ_BYTES = 64 * 1024  # the most one read asks for
 _CHUNK_LINE_FAST = 64  # a chunk size line longer than this (extensions) is read step by step
 _HEX_DIGITS = b"0123456789abcdefABCDEF"
+_LAST_CHUNK = b"0\r\n\r\n"
 WRITE_HIGH_WATER = 64 * 1024  # asyncio's default: past it a transport pauses its writer
 MAX_HEAD_BYTES = 64 * 1024  # a response's status line and headers, and a chunk-size line
 DEFAULT_KEEPALIVE_S = 5.0
@@ -223,10 +224,15 @@ class _Conn:
 
     def whole_chunk(self) -> bytes | None:
         """The data of the next chunk of a chunked body when all of it — size line, data, CRLF
-        — already arrived and is well formed (taken out of the buffer); None otherwise, and
-        nothing is consumed: the chunk is then read step by step, which also reports a
-        malformed one, the last (size 0) one and its trailers."""
+        — already arrived and is well formed (taken out of the buffer); `b""` for the last
+        chunk when it came without trailers (`0`, CRLF, CRLF); None otherwise, and nothing is
+        consumed: the chunk is then read step by step, which also reports a malformed one and
+        reads trailers."""
         buf: bytearray = self.reader._buffer  # type: ignore[attr-defined]
+        if buf.startswith(_LAST_CHUNK):
+            del buf[:len(_LAST_CHUNK)]
+            self.reader._maybe_resume_transport()  # type: ignore[attr-defined]
+            return b""
         end = buf.find(b"\r\n", 0, _CHUNK_LINE_FAST)
         if end <= 0:
             return None
@@ -378,6 +384,8 @@ class _Body(httpx.AsyncByteStream):
         while True:
             data = conn.whole_chunk()
             if data is not None:  # the common case: the whole chunk already arrived
+                if not data:
+                    return  # the last chunk, without trailers
                 yield data
                 continue
             line = await conn._read(request, t, reader.readuntil(b"\r\n"),
