@@ -105,32 +105,23 @@ def test_keeps_one_connection_alive_across_calls_and_sends_the_request_whole() -
     run(go())
 
 
-def test_chunked_body_with_extensions_and_trailers_then_reuse() -> None:
-    chunked = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-               b"4;ext=1\r\n{\"a\"\r\n5\r\n:\"bc\"\r\n1\r\n}\r\n0\r\nX-Trailer: 1\r\n\r\n")
+@pytest.mark.parametrize(("body", "data"), [
+    (b"4;ext=1\r\n{\"a\"\r\n5\r\n:\"bc\"\r\n1\r\n}\r\n0\r\nX-Trailer: 1\r\n\r\n",
+     {"a": "bc"}),
+    (b"4\r\n{\"a\"\r\nA\r\n:\"bcdefgh\"\r\n1\r\n}\r\n0\r\n\r\n", {"a": "bcdefgh"}),
+], ids=["extensions-and-trailers", "every-chunk-whole-in-the-buffer"])
+def test_chunked_body_then_reuse(body: bytes, data: dict[str, str]) -> None:
+    """A chunked body reads back whole and its connection goes back to the pool: with chunk
+    extensions and trailers (read step by step), and with every chunk, the last one too,
+    already buffered when read (taken at once)."""
+    chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + body
 
     async def go() -> None:
         async with Server(lambda _: chunked) as s:
             async with client() as c:
                 for _ in range(3):
                     r = await post(c, s.url)
-                    assert r.json() == {"a": "bc"}
-            assert s.connections == 1
-    run(go())
-
-
-def test_chunked_body_whole_in_one_segment_then_reuse() -> None:
-    """Every chunk, the last one too, already buffered when read (the fast path): the body is
-    whole and the connection goes back to the pool."""
-    chunked = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-               b"4\r\n{\"a\"\r\nA\r\n:\"bcdefgh\"\r\n1\r\n}\r\n0\r\n\r\n")
-
-    async def go() -> None:
-        async with Server(lambda _: chunked) as s:
-            async with client() as c:
-                for _ in range(3):
-                    r = await post(c, s.url)
-                    assert r.json() == {"a": "bcdefgh"}
+                    assert r.json() == data
             assert s.connections == 1
     run(go())
 
