@@ -230,8 +230,7 @@ class _Conn:
         reads trailers."""
         buf: bytearray = self.reader._buffer  # type: ignore[attr-defined]
         if buf.startswith(_LAST_CHUNK):
-            del buf[:len(_LAST_CHUNK)]
-            self.reader._maybe_resume_transport()  # type: ignore[attr-defined]
+            self._consumed(len(_LAST_CHUNK))
             return b""
         end = buf.find(b"\r\n", 0, _CHUNK_LINE_FAST)
         if end <= 0:
@@ -245,9 +244,14 @@ class _Conn:
         if size == 0 or size > READ_BYTES or len(buf) < stop + 2 or buf[stop:stop + 2] != b"\r\n":
             return None
         data = bytes(buf[start:stop])
-        del buf[:stop + 2]
-        self.reader._maybe_resume_transport()  # type: ignore[attr-defined]
+        self._consumed(stop + 2)
         return data
+
+    def _consumed(self, n: int) -> None:
+        """Drop `n` bytes taken straight from the reader's buffer, as its reads would (reading
+        resumes if the buffer was full)."""
+        del self.reader._buffer[:n]  # type: ignore[attr-defined]
+        self.reader._maybe_resume_transport()  # type: ignore[attr-defined]
 
     def line_buffered(self) -> bool:
         """Whether a whole line already arrived: `readuntil(b"\\r\\n")` then returns at once."""

@@ -31,9 +31,9 @@ from psycopg import errors as pgerrors
 from psycopg.conninfo import conninfo_to_dict
 
 from router.common.forks import in_child_after_fork
-from router.records.canonical import Unreadable, pack, unpack
+from router.records.canonical import Unreadable, unpack
 from router.records.chain import Head, Link, sealed, sign
-from router.records.row import Row, catalog_object, utc_text
+from router.records.row import Row, utc_text
 from router.records.store import (
     APPLICATION,
     STORE_SCHEMA,
@@ -42,6 +42,8 @@ from router.records.store import (
     Query,
     RecordsError,
     StoredRecord,
+    objects_of,
+    packed_objects,
     query_filter,
     record_body,
     stored_record,
@@ -269,14 +271,10 @@ class PostgresStore:
     def _put_objects(cur: psycopg.Cursor[Any], rows: Sequence[Row]) -> None:
         """The objects the rows reference that the store lacks. Checked against the store in
         every batch, not remembered: another replica may have pruned them since."""
-        wanted = {obj.key: obj for row in rows for obj in row.new_objects}
+        wanted = objects_of(rows)
         have = {r[0] for r in cur.execute("SELECT key FROM objects WHERE key = ANY(%s)",
                                           (list(wanted),))}
-        new = []
-        for key in sorted(set(wanted) - have):  # one order for every writer: no deadlock
-            obj = wanted[key]
-            body = catalog_object(obj.body) if obj.kind == "catalog" else obj.body
-            new.append((key, obj.kind, pack(body)))
+        new = packed_objects(wanted, have)
         if new:
             cur.executemany("INSERT INTO objects VALUES (%s, %s, %s) "
                             "ON CONFLICT (key) DO NOTHING", new)

@@ -15,9 +15,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from router.records.canonical import Unreadable, pack, unpack
+from router.records.canonical import Unreadable, unpack
 from router.records.chain import Head, Link, sealed, sign
-from router.records.row import Row, catalog_object, utc_text
+from router.records.row import Row, utc_text
 from router.records.store import (
     APPLICATION,
     STORE_SCHEMA,
@@ -26,6 +26,8 @@ from router.records.store import (
     Query,
     RecordsError,
     StoredRecord,
+    objects_of,
+    packed_objects,
     query_filter,
     record_body,
     stored_record,
@@ -213,18 +215,14 @@ class SqliteStore:
     def _put_objects(conn: sqlite3.Connection, rows: Sequence[Row]) -> None:
         """The objects the rows reference that the store lacks, looked up in one query per
         batch (not remembered between batches: another process may have pruned them)."""
-        wanted = {obj.key: obj for row in rows for obj in row.new_objects}
+        wanted = objects_of(rows)
         keys = list(wanted)
         have: set[str] = set()
         for i in range(0, len(keys), _KEYS_PER_QUERY):
             part = keys[i:i + _KEYS_PER_QUERY]
             have.update(r[0] for r in conn.execute(
                 f"SELECT key FROM objects WHERE key IN ({','.join('?' * len(part))})", part))
-        new = []
-        for key, obj in wanted.items():
-            if key not in have:
-                body = catalog_object(obj.body) if obj.kind == "catalog" else obj.body
-                new.append((key, obj.kind, pack(body)))
+        new = packed_objects(wanted, have)
         if new:
             conn.executemany("INSERT INTO objects VALUES (?, ?, ?)", new)
 

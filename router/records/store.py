@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from router.common.problems import Problem, RefusedError
-from router.records.canonical import Unreadable, unpack
+from router.records.canonical import Unreadable, pack, unpack
 from router.records.chain import Head, Link
-from router.records.row import Row
+from router.records.row import Row, StoredObject, catalog_object
 
 STORE_SCHEMA = 1
 APPLICATION = "unhardcoded-records"
@@ -135,3 +135,19 @@ class RecordStore(Protocol):
         connection untouched."""
 
     def close(self) -> None: ...
+
+
+def objects_of(rows: Sequence[Row]) -> dict[str, StoredObject]:
+    """The objects a batch of rows references, once each, by key."""
+    return {obj.key: obj for row in rows for obj in row.new_objects}
+
+
+def packed_objects(wanted: dict[str, StoredObject], have: set[str]) -> list[tuple[str, str, bytes]]:
+    """(key, kind, stored bytes) of the wanted objects a store lacks, by key (one order for
+    every writer: no deadlock between two inserting the same objects)."""
+    out = []
+    for key in sorted(set(wanted) - have):
+        obj = wanted[key]
+        body = catalog_object(obj.body) if obj.kind == "catalog" else obj.body
+        out.append((key, obj.kind, pack(body)))
+    return out
