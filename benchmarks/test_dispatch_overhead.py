@@ -26,7 +26,6 @@ import httpx
 import pytest
 
 from router.config import RouterConfig
-from router.dispatch.completion import CompletionStream
 from router.dispatch.pool import ClientPool
 from router.facade import Router
 
@@ -112,10 +111,11 @@ def measure(base_url: str, stream: bool) -> dict[str, float]:
                 await call(sharded.client())
 
             async def routed() -> None:
-                result = await router.complete(POLICY, req)
-                if isinstance(result, CompletionStream):
-                    async for _ in result:
+                if stream:
+                    async for _ in await router.stream(POLICY, req):
                         pass
+                else:
+                    await router.complete(POLICY, req)
 
             s1 = await _rounds(direct_single)
             d = await _rounds(direct)
