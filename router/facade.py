@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -335,20 +335,18 @@ class Router:
                          else request, stream=True)
         decision, trace_id = await self._decide_for_call(policy, parsed, policy_name, caller)
         outcome = Outcome()
-        chunks = self.dispatcher.stream(self.clients.client(), decision, parsed, outcome)
-        stream = CompletionStream(chunks, decision, outcome, trace_id, self.config.hash)
-        first = await _first(stream)
+        batches = self.dispatcher.stream(self.clients.client(), decision, parsed, outcome)
+        stream = CompletionStream(batches, decision, outcome, trace_id, self.config.hash)
         messages = parsed.body.get("messages")
-        if first is None:
-            self._record(decision, trace_id, outcome, "failed", policy_name, messages, caller)
-            raise failed(decision, trace_id, outcome, self.config.hash)
 
         def ended() -> None:  # recorded once the stream has ended (or was closed early)
             self._record(decision, trace_id, outcome, _stream_label(outcome), policy_name,
                          messages, caller)
 
-        return CompletionStream(_prepend(first, stream), decision, outcome, trace_id,
-                                self.config.hash, on_end=ended)
+        if not await stream.started(ended):
+            self._record(decision, trace_id, outcome, "failed", policy_name, messages, caller)
+            raise failed(decision, trace_id, outcome, self.config.hash)
+        return stream
 
     def complete_sync(self, policy: PolicyInput, request: Mapping[str, Any], *,
                       policy_name: str | None = None) -> Completion:
@@ -396,19 +394,3 @@ def _parsed(request: Mapping[str, Any], stream: bool) -> Request:
     return parsed
 
 
-async def _first(stream: CompletionStream) -> dict[str, Any] | None:
-    """The first chunk, or None when every hop failed before a chunk was produced."""
-    try:
-        return await anext(stream)
-    except StopAsyncIteration:
-        return None
-
-
-async def _prepend(first: dict[str, Any], rest: CompletionStream
-                   ) -> AsyncIterator[dict[str, Any]]:
-    try:
-        yield first
-        async for chunk in rest:
-            yield chunk
-    finally:  # a caller that stops early closes the provider stream now, not at GC
-        await rest.aclose()

@@ -27,7 +27,7 @@ from tests.dispatch_support import (
     policy,
     request,
 )
-from tests.fakes import FakeProvider, delay, ok, reset, status, stream_drop, tool_call
+from tests.fakes import FakeProvider, delay, ok, raw, reset, status, stream_drop, tool_call
 
 
 async def collect(router: Router, pol: list[Any], req: dict[str, Any]
@@ -105,6 +105,73 @@ def test_stream_drop_after_first_chunk_ends_with_an_error_event_and_no_failover(
     assert rec["outcome"] == "failed" and rec["served_by"] == "openai/cheap"
     assert rec["attempts"][0]["detail"].startswith("after the first chunk")
     assert len(fakes[0].requests) == 1  # no failover once bytes reached the caller
+
+
+def _sse(*payloads: bytes) -> bytes:
+    return b"".join(b"data: " + p + b"\n\n" for p in payloads)
+
+
+def _delta(text: str, finish: str | None = None) -> bytes:
+    return json.dumps({"id": "c1", "object": "chat.completion.chunk", "created": 1,
+                       "model": "cheap-2026", "choices": [
+                           {"index": 0, "delta": {"content": text},
+                            "finish_reason": finish}]}).encode()
+
+
+def test_events_that_arrive_together_come_as_one_batch_in_order(
+        router: Router, fakes: tuple[FakeProvider, FakeProvider]) -> None:
+    """The provider's events in one piece: `next_batch` hands them out together, in order;
+    chunk and batch reads mix (what `__anext__` took is not handed out again)."""
+    body = _sse(_delta("a"), _delta("b"), _delta("c"), _delta("", "stop"), b"[DONE]")
+    fakes[0].script_for("cheap-2026", raw(200, body, framing="chunked",
+                                          content_type="text/event-stream"))
+
+    async def read() -> tuple[dict[str, Any], list[dict[str, Any]], CompletionStream]:
+        try:
+            stream = await router.stream(policy(), request(stream=True))
+            first = await anext(stream)
+            rest = await stream.next_batch()
+            with pytest.raises(StopAsyncIteration):
+                await stream.next_batch()
+            return first, rest, stream
+        finally:
+            await router.aclose()
+
+    first, rest, stream = asyncio.run(read())
+    assert text_of([first]) == "a" and text_of(rest) == "bc"  # one piece: one batch
+    assert rest[-1]["choices"][0]["finish_reason"] == "stop"
+    assert stream.finished and stream.record()["outcome"] == "ok"
+
+
+def test_a_bad_event_after_good_ones_in_the_same_piece_ends_the_stream_after_them(
+        router: Router, fakes: tuple[FakeProvider, FakeProvider]) -> None:
+    """Good chunks and a malformed event arrive together: the caller gets the good chunks,
+    then the error event; no failover (bytes had reached the caller)."""
+    body = _sse(_delta("one "), _delta("two"), b"{not json")
+    fakes[0].script_for("cheap-2026", raw(200, body, framing="chunked",
+                                          content_type="text/event-stream"))
+    chunks, stream = asyncio.run(collect(router, policy(), request(stream=True)))
+    assert text_of(chunks[:-1]) == "one two"
+    assert chunks[-1]["error"]["code"] == "error"
+    rec = stream.record()
+    assert [(a["offering"], a["outcome"]) for a in rec["attempts"]] == [
+        ("openai/cheap", "error")]
+    assert "malformed response" in rec["attempts"][0]["detail"]
+    assert rec["outcome"] == "failed" and len(fakes[0].requests) == 1
+
+
+def test_a_bad_first_event_fails_over_even_with_good_events_behind_it(
+        router: Router, fakes: tuple[FakeProvider, FakeProvider]) -> None:
+    body = _sse(b"{not json", _delta("late"), _delta("", "stop"), b"[DONE]")
+    fakes[0].script_for("cheap-2026", raw(200, body, framing="chunked",
+                                          content_type="text/event-stream"))
+    fakes[0].script_for("mid", ok("from mid", chunks=2))
+    chunks, stream = asyncio.run(collect(router, policy(), request(stream=True)))
+    assert text_of(chunks) == "from mid"
+    attempts = stream.record()["attempts"]
+    assert [(a["offering"], a["outcome"]) for a in attempts] == [
+        ("openai/cheap", "error"), ("openai/mid", "ok")]
+    assert "malformed response" in attempts[0]["detail"]
 
 
 def test_stream_every_hop_failing_raises_with_the_hops(

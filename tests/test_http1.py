@@ -20,7 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from router.dispatch.http1 import Http1Transport, LeanClient
+from router.dispatch.http1 import Http1Transport, LeanClient, body_pieces
 from router.dispatch.pool import ClientPool
 
 Reply = Callable[[bytes], bytes | None]  # request head+body → raw answer (None: close)
@@ -282,6 +282,34 @@ def test_gzip_is_decoded_by_httpx() -> None:
         async with Server(lambda _: answer) as s, client() as c:
             assert (await post(c, s.url)).json() == {"z": 1}
     run(go())
+
+
+def test_chunks_that_arrived_together_are_one_piece_and_gzip_is_still_decoded() -> None:
+    """`body_pieces`: a provider's events, one chunk each, sent in one packet come up as one
+    piece (straight from the reader), the connection is reused; a gzip body goes through
+    httpx's decoder."""
+    import gzip
+
+    events = [b'data: {"n": %d}\n\n' % i for i in range(5)]
+    chunked = (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+               b"Transfer-Encoding: chunked\r\n\r\n"
+               + b"".join(b"%x\r\n%s\r\n" % (len(e), e) for e in events) + b"0\r\n\r\n")
+    packed = gzip.compress(b"".join(events))
+    zipped = (b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: "
+              + str(len(packed)).encode() + b"\r\n\r\n" + packed)
+    answers = iter([chunked, chunked, zipped])
+
+    async def go() -> list[list[bytes]]:
+        async with Server(lambda _: next(answers)) as s, client() as c:
+            got = []
+            for _ in range(3):
+                async with c.stream("POST", s.url, content=b"{}") as r:
+                    got.append([p async for p in body_pieces(r)])
+            assert s.connections == 1
+            return got
+
+    whole = b"".join(events)
+    assert run(go()) == [[whole], [whole], [whole]]
 
 
 @pytest.mark.parametrize("answer, words", [

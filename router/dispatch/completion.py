@@ -4,6 +4,7 @@ stream of chunks whose record is complete when the stream ends, or an error carr
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -121,12 +122,14 @@ class Completion:
 class CompletionStream:
     """An async iterator of `chat.completion.chunk` objects (and, if the served offering fails
     after the first chunk, one final `{"error": ...}` event). `record()` is complete once the
-    iteration has ended."""
+    iteration has ended. `next_batch` hands out the chunks that arrived together in one list
+    (a server writes them in one piece); chunk and batch reads may be mixed."""
 
-    def __init__(self, chunks: AsyncIterator[dict[str, Any]], decision: Decision,
+    def __init__(self, batches: AsyncIterator[list[dict[str, Any]]], decision: Decision,
                  outcome: Outcome, trace_id: str, config_hash: str = "",
                  on_end: Callable[[], None] | None = None) -> None:
-        self._chunks = chunks
+        self._batches = batches
+        self._held: deque[dict[str, Any]] = deque()  # chunks of a batch not handed out yet
         self.config_hash = config_hash
         self.decision = decision
         self.outcome = outcome
@@ -138,14 +141,38 @@ class CompletionStream:
         return self
 
     async def __anext__(self) -> dict[str, Any]:
+        held = self._held
+        while not held:
+            held.extend(await self.next_batch())
+        return held.popleft()
+
+    async def next_batch(self) -> list[dict[str, Any]]:
+        """The next chunks that arrived together (never empty); StopAsyncIteration at the
+        end."""
+        if self._held:
+            batch = list(self._held)
+            self._held.clear()
+            return batch
         try:
-            return await anext(self._chunks)
+            return await anext(self._batches)
         except StopAsyncIteration:
             self._finish()
             raise
 
+    async def started(self, on_end: Callable[[], None]) -> bool:
+        """Wait for the first chunk: False when the stream ended without one (every hop
+        failed before answering); else `on_end` runs once the stream ends or is closed."""
+        try:
+            first = await anext(self._batches)
+        except StopAsyncIteration:
+            self._finish()
+            return False
+        self._held.extend(first)
+        self._on_end = on_end
+        return True
+
     async def aclose(self) -> None:
-        aclose = getattr(self._chunks, "aclose", None)
+        aclose = getattr(self._batches, "aclose", None)
         if aclose is not None:
             await aclose()
         self._finish()

@@ -28,7 +28,7 @@ import httpx
 from router.catalog.offerings import Offering
 from router.decide.decider import Decision, HopCall
 from router.dispatch.failures import UpstreamFailure, from_exception, scrubbed
-from router.dispatch.providers.base import Endpoint, ProviderCall
+from router.dispatch.providers.base import Batch, Endpoint, ProviderCall
 from router.dispatch.providers.registry import Unreachable, adapter
 from router.dispatch.usage import Cost, Usage, price, usage_of
 from router.live.health import HealthTracker
@@ -174,22 +174,23 @@ class Dispatcher:
         return outcome
 
     def stream(self, client: httpx.AsyncClient, decision: Decision, request: Request,
-               outcome: Outcome) -> AsyncIterator[dict[str, Any]]:
-        """Streaming dispatch: yields chunks; `outcome` is complete when the iterator ends."""
+               outcome: Outcome) -> AsyncIterator[Batch]:
+        """Streaming dispatch: yields the chunks in batches (those that arrived together, in
+        one list); `outcome` is complete when the iterator ends."""
         return self._timed_stream(client, decision, request, outcome)
 
     async def _timed_stream(self, client: httpx.AsyncClient, decision: Decision,
-                            request: Request, outcome: Outcome) -> AsyncIterator[dict[str, Any]]:
+                            request: Request, outcome: Outcome) -> AsyncIterator[Batch]:
         t0 = self.timer()
         try:
-            async with aclosing(self._run(client, decision, request, outcome, True)) as chunks:
-                async for chunk in chunks:
-                    yield chunk
+            async with aclosing(self._run(client, decision, request, outcome, True)) as batches:
+                async for batch in batches:
+                    yield batch
         finally:
             outcome.latency_ms = (self.timer() - t0) * 1000.0
 
     async def _run(self, client: httpx.AsyncClient, decision: Decision, request: Request,
-                   outcome: Outcome, stream: bool) -> AsyncGenerator[dict[str, Any], None]:
+                   outcome: Outcome, stream: bool) -> AsyncGenerator[Batch, None]:
         fb = decision.derivation.policy.fallback
         timeout_s = fb.timeout_ms / 1000.0
         for hop, (call, offering, body, params) in enumerate(self._calls(decision, request)):
@@ -215,8 +216,8 @@ class Dispatcher:
                     attempt = self._stream_attempt(client, pcall, offering, start, t0, hop,
                                                    retry, waited, params, outcome)
                     async with aclosing(attempt):
-                        async for chunk in attempt:
-                            yield chunk
+                        async for batch in attempt:
+                            yield batch
                     if outcome.served_by is not None:
                         return
                     failure = outcome.failure
@@ -280,15 +281,15 @@ class Dispatcher:
     async def _stream_attempt(self, client: httpx.AsyncClient, pcall: ProviderCall,
                               offering: Offering, start: dt.datetime, t0: float, hop: int,
                               retry: int, waited: float, params: dict[str, Any],
-                              outcome: Outcome) -> AsyncGenerator[dict[str, Any], None]:
-        """One streaming attempt. Before the first chunk a failure is recorded and this returns
-        (the caller fails over); after it, the stream ends with an error event."""
+                              outcome: Outcome) -> AsyncGenerator[Batch, None]:
+        """One streaming attempt, in batches. Before the first chunk a failure is recorded and
+        this returns (the caller fails over); after it, the stream ends with an error event."""
         oid = pcall.offering_id
         timeout_s = pcall.timeout_s
-        source = adapter(pcall.endpoint.wire).stream(client, pcall, start)
+        source = adapter(pcall.endpoint.wire).stream_batches(client, pcall, start)
         want_usage = _wants_usage(pcall.body)
         failure: UpstreamFailure | None = None
-        first: dict[str, Any] | None = None
+        first: Batch | None = None
         accounted = len(outcome.attempts)
         try:
             try:
@@ -315,23 +316,27 @@ class Dispatcher:
                 return
             outcome.streaming = oid
             usage: Usage | None = None
-            chunk: dict[str, Any] | None = first
-            while chunk is not None:
-                usage = usage_of(chunk) or usage
-                if want_usage or not _usage_only(chunk):
-                    if not want_usage:
-                        chunk.pop("usage", None)
-                    yield chunk
+            batch: Batch | None = first
+            while batch is not None:
+                out: Batch = []
+                for chunk in batch:
+                    usage = usage_of(chunk) or usage
+                    if want_usage or not _usage_only(chunk):
+                        if not want_usage:
+                            chunk.pop("usage", None)
+                        out.append(chunk)
+                if out:
+                    yield out
                 try:
-                    chunk = await anext(source)
+                    batch = await anext(source)
                 except StopAsyncIteration:
-                    chunk = None
+                    batch = None
                 except UpstreamFailure as exc:
                     failure = exc
-                    chunk = None
+                    batch = None
                 except Exception as exc:  # a provider's oddity must not crash the router
                     failure = unexpected(exc, pcall.endpoint.provider)
-                    chunk = None
+                    batch = None
             latency = (self.timer() - t0) * 1000.0
             if failure is not None:
                 failure = scrubbed(failure, _key(pcall.endpoint))
@@ -349,8 +354,8 @@ class Dispatcher:
                 outcome.failure = failure
                 outcome.stopped_because = (f"{oid} failed after the stream had started; "
                                            f"the stream ended with an error event")
-                yield {"error": {"message": outcome.stopped_because, "type": "upstream_error",
-                                 "code": failure.kind}}
+                yield [{"error": {"message": outcome.stopped_because, "type": "upstream_error",
+                                  "code": failure.kind}}]
             outcome.served_by = oid
             outcome.usage, outcome.cost = usage, price(usage, offering)
         finally:
@@ -384,7 +389,7 @@ def _usage_only(chunk: Mapping[str, Any]) -> bool:
     return chunk.get("choices") == [] and chunk.get("usage") is not None
 
 
-async def _close(source: AsyncIterator[dict[str, Any]]) -> None:
+async def _close(source: AsyncIterator[Batch]) -> None:
     aclose = getattr(source, "aclose", None)
     if aclose is not None:
         await aclose()

@@ -126,16 +126,23 @@ class ChatHandler:
 
 async def _pump(start: dict[str, Any], stream: CompletionStream, send: Send,
                 router: Router) -> None:
-    """The answer's head, then its events (the head and the events already at hand leave in
-    one write: `router.service.coalesce`)."""
+    """The answer's head, then its events: those that arrived together leave in one body
+    message (and the head with the first ones in one write: `router.service.coalesce`)."""
     await send(start)
     ended_with_error = False
-    async for chunk in stream:
-        if "error" in chunk and "choices" not in chunk:
-            ended_with_error = True
-        elif not chunk.get("model"):  # the provider named none: the catalog's name
-            chunk = {**chunk, "model": served_model(chunk, stream.outcome, router)}
-        await send({"type": "http.response.body", "body": sse(chunk), "more_body": True})
+    while True:
+        try:
+            batch = await stream.next_batch()
+        except StopAsyncIteration:
+            break
+        events = []
+        for chunk in batch:
+            if "error" in chunk and "choices" not in chunk:
+                ended_with_error = True
+            elif not chunk.get("model"):  # the provider named none: the catalog's name
+                chunk = {**chunk, "model": served_model(chunk, stream.outcome, router)}
+            events.append(sse(chunk))
+        await send({"type": "http.response.body", "body": b"".join(events), "more_body": True})
     await send({"type": "http.response.body", "body": b"" if ended_with_error else DONE,
                 "more_body": False})
 

@@ -50,25 +50,23 @@ async def read_body(scope: Scope, receive: Receive, limit: int, timeout_s: float
         raise _too_large(limit)
     chunks: list[bytes] = []
     size = 0
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while True:
-        left = deadline - loop.time()
-        try:
-            message = await asyncio.wait_for(receive(), timeout=max(left, 0.0))
-        except TimeoutError:
-            raise ServiceError(408, "body_timeout",
-                               f"the request body did not arrive within {timeout_s:g} s",
-                               None) from None
-        if message["type"] == "http.disconnect":
-            raise Disconnected
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit)
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
+    try:
+        async with asyncio.timeout(timeout_s):  # one deadline for the whole body
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise Disconnected
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > limit:
+                    raise _too_large(limit)
+                chunks.append(chunk)
+                if not message.get("more_body", False):
+                    return b"".join(chunks)
+    except TimeoutError:
+        raise ServiceError(408, "body_timeout",
+                           f"the request body did not arrive within {timeout_s:g} s",
+                           None) from None
 
 
 DISCARD_BYTES = 64 * 1024

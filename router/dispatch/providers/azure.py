@@ -24,7 +24,7 @@ from typing import Any, cast
 import httpx
 
 from router.dispatch.failures import UpstreamFailure
-from router.dispatch.providers.base import Endpoint, ProviderCall
+from router.dispatch.providers.base import Batch, Endpoint, ProviderCall
 from router.dispatch.providers.openai_compat import OpenAICompatible
 
 
@@ -69,13 +69,14 @@ class _AzureKeyHeaders(OpenAICompatible):
             failure = content_filtered(exc, call.endpoint.provider)
         raise failure
 
-    async def stream(self, client: httpx.AsyncClient, call: ProviderCall,
-                     now: dt.datetime) -> AsyncIterator[dict[str, Any]]:
+    async def stream_batches(self, client: httpx.AsyncClient, call: ProviderCall,
+                             now: dt.datetime) -> AsyncIterator[Batch]:
         try:
-            chunks = cast(AsyncGenerator[dict[str, Any], None], super().stream(client, call, now))
-            async with aclosing(chunks):
-                async for chunk in chunks:  # closed at once when the caller stops reading
-                    yield chunk
+            batches = cast(AsyncGenerator[Batch, None],
+                           super().stream_batches(client, call, now))
+            async with aclosing(batches):
+                async for batch in batches:  # closed at once when the caller stops reading
+                    yield batch
         except UpstreamFailure as exc:
             failure = content_filtered(exc, call.endpoint.provider)
         else:

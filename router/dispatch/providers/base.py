@@ -2,7 +2,10 @@
 
 An adapter turns a `ProviderCall` (an OpenAI chat-completions body, already mutated for the hop,
 with the provider's model name) into an OpenAI `chat.completion` object or a stream of
-`chat.completion.chunk` objects, and raises `UpstreamFailure` for every failure. Adding a provider
+`chat.completion.chunk` objects, and raises `UpstreamFailure` for every failure. A stream is
+also offered in batches (`stream_batches`): the chunks that arrived together, in one list, so
+that what a provider sent in one packet goes up the dispatcher and out to the caller in one
+step instead of one step per chunk. Adding a provider
 is one module implementing `Provider` plus one line in `router.dispatch.providers.registry`.
 """
 
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -91,7 +95,31 @@ class Provider(Protocol):
         """A streaming call; yields OpenAI `chat.completion.chunk` objects (usage chunk last)."""
         ...
 
+    def stream_batches(self, client: httpx.AsyncClient, call: ProviderCall,
+                       now: dt.datetime) -> AsyncIterator[Batch]:
+        """`stream`'s chunks in batches: those that arrived together, in order, in one list
+        (never empty). A failure is raised after the chunks before it were yielded."""
+        ...
+
     async def list_models(self, client: httpx.AsyncClient, endpoint: Endpoint,
                           timeout_s: float, now: dt.datetime) -> list[str]:
         """The model ids this key may use, from the provider's model-listing endpoint."""
         ...
+
+
+Batch = list[dict[str, Any]]
+
+
+async def one_by_one(chunks: AsyncIterator[dict[str, Any]]) -> AsyncIterator[Batch]:
+    """Each chunk a batch of its own: `stream_batches` for an adapter that does not batch."""
+    async with aclosing(chunks):  # type: ignore[type-var]
+        async for chunk in chunks:
+            yield [chunk]
+
+
+async def unbatched(batches: AsyncIterator[Batch]) -> AsyncIterator[dict[str, Any]]:
+    """The chunks of `batches` one by one: `stream` for an adapter that batches."""
+    async with aclosing(batches):  # type: ignore[type-var]
+        async for batch in batches:
+            for chunk in batch:
+                yield chunk

@@ -25,7 +25,7 @@ from router.dispatch.failures import (
     no_json_constant,
     too_deep,
 )
-from router.dispatch.http1 import new_request
+from router.dispatch.http1 import body_pieces, new_request
 from router.dispatch.providers.sse import SSEEvent, SSEEventTooLarge, SSEParser
 
 MAX_RESPONSE_BYTES = 32 * 1024 * 1024  # a whole JSON answer, or a whole stream
@@ -147,7 +147,7 @@ async def stream_chunks(resp: httpx.Response, provider: str) -> AsyncIterator[by
     """The bytes of a streamed answer as they arrive, `MAX_RESPONSE_BYTES` in all; transport
     failures mid-stream are raised as `UpstreamFailure`."""
     received = 0
-    chunks = resp.aiter_bytes()
+    chunks = body_pieces(resp)
     while True:
         failure: UpstreamFailure | None = None
         try:
@@ -176,9 +176,10 @@ async def drain(events: AsyncIterator[Any]) -> None:
                 pass
 
 
-async def sse_events(resp: httpx.Response, provider: str) -> AsyncIterator[SSEEvent]:
-    """The server-sent events of a streamed answer, bounded in size (the whole stream, one
-    event, one line); transport failures mid-stream are raised as `UpstreamFailure`."""
+async def sse_batches(resp: httpx.Response, provider: str) -> AsyncIterator[list[SSEEvent]]:
+    """The server-sent events of a streamed answer, those one read completed in one list
+    (never empty), bounded in size (the whole stream, one event, one line); transport
+    failures mid-stream are raised as `UpstreamFailure`."""
     parser = SSEParser(max_event_chars=MAX_EVENT_CHARS)
     async for data in stream_chunks(resp, provider):
         failure: UpstreamFailure | None = None
@@ -188,6 +189,13 @@ async def sse_events(resp: httpx.Response, provider: str) -> AsyncIterator[SSEEv
             failure = malformed(provider, f"stream event over {MAX_EVENT_CHARS} characters")
         if failure is not None:
             raise failure
+        if events:
+            yield events
+
+
+async def sse_events(resp: httpx.Response, provider: str) -> AsyncIterator[SSEEvent]:
+    """`sse_batches` one event at a time."""
+    async for events in sse_batches(resp, provider):
         for event in events:
             yield event
 

@@ -4,13 +4,26 @@ and applies the endpoint's `auth` (a signature covers the exact bytes sent)."""
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import AsyncIterator
 from typing import Any
 
-from router.dispatch.providers.base import Endpoint, ProviderCall
+import httpx
+
+from router.dispatch.providers.base import Batch, Endpoint, ProviderCall, one_by_one
 from router.dispatch.providers.http import dumps
 
 
 class JsonWire:
+    def stream(self, client: httpx.AsyncClient, call: ProviderCall,
+               now: dt.datetime) -> AsyncIterator[dict[str, Any]]:
+        raise NotImplementedError
+
+    def stream_batches(self, client: httpx.AsyncClient, call: ProviderCall,
+                       now: dt.datetime) -> AsyncIterator[Batch]:
+        """`stream`, each chunk a batch of its own (an adapter that batches overrides this)."""
+        return one_by_one(self.stream(client, call, now))
+
     def url(self, call: ProviderCall, stream: bool) -> str:
         raise NotImplementedError
 

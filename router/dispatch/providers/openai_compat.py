@@ -14,14 +14,14 @@ from typing import Any
 import httpx
 
 from router.dispatch.failures import UpstreamFailure, bounded, malformed
-from router.dispatch.providers.base import Endpoint, ProviderCall
+from router.dispatch.providers.base import Batch, Endpoint, ProviderCall, unbatched
 from router.dispatch.providers.http import (
     drain,
     list_model_ids,
     open_stream,
     parse_json,
     post_json,
-    sse_events,
+    sse_batches,
 )
 from router.dispatch.providers.json_wire import JsonWire
 
@@ -76,15 +76,19 @@ class OpenAICompatible(JsonWire):
         data = await post_json(client, url, content, headers, call.timeout_s, ep.provider, now)
         return check_completion(data, ep.provider)
 
-    async def stream(self, client: httpx.AsyncClient, call: ProviderCall,
-                     now: dt.datetime) -> AsyncIterator[dict[str, Any]]:
+    def stream(self, client: httpx.AsyncClient, call: ProviderCall,
+               now: dt.datetime) -> AsyncIterator[dict[str, Any]]:
+        return unbatched(self.stream_batches(client, call, now))
+
+    async def stream_batches(self, client: httpx.AsyncClient, call: ProviderCall,
+                             now: dt.datetime) -> AsyncIterator[Batch]:
         ep = call.endpoint
         url, content, headers = await self.request(call, stream=True)
         resp = await open_stream(client, url, content, headers, call.timeout_s, ep.provider,
                                  now)
         try:
-            async for chunk in _chunks(resp, ep.provider):
-                yield chunk
+            async for batch in _batches(resp, ep.provider):
+                yield batch
         finally:
             await resp.aclose()
 
@@ -95,24 +99,41 @@ class OpenAICompatible(JsonWire):
         return await list_model_ids(client, url, headers, endpoint.provider, timeout_s, now)
 
 
-async def _chunks(resp: httpx.Response, provider: str) -> AsyncIterator[dict[str, Any]]:
+async def _batches(resp: httpx.Response, provider: str) -> AsyncIterator[Batch]:
+    """The chunks of each batch of events; `[DONE]` ends the stream (what follows it is
+    drained, not read); a bad event raises after the chunks before it were yielded."""
     finished = False
-    events = sse_events(resp, provider)
-    async for _event, data in events:
-        if data.strip() == "[DONE]":
-            await drain(events)
-            return
-        chunk = parse_json(data, provider, "stream event")
-        if not isinstance(chunk, dict):
-            raise malformed(provider, "stream event is not an object")
-        if "error" in chunk:
-            raise UpstreamFailure("error", f"{provider}: error event in stream",
-                                  body=bounded(chunk["error"]))
-        choices = chunk.get("choices")
-        if isinstance(choices, list) and any(
-            isinstance(c, dict) and c.get("finish_reason") for c in choices
-        ):
-            finished = True
-        yield chunk
+    events = sse_batches(resp, provider)
+    async for batch in events:
+        chunks: Batch = []
+        for _event, data in batch:
+            if data.strip() == "[DONE]":
+                if chunks:
+                    yield chunks
+                await drain(events)
+                return
+            try:
+                chunk = _chunk(data, provider)
+            except UpstreamFailure:
+                if chunks:
+                    yield chunks
+                raise
+            choices = chunk.get("choices")
+            if isinstance(choices, list) and any(
+                isinstance(c, dict) and c.get("finish_reason") for c in choices
+            ):
+                finished = True
+            chunks.append(chunk)
+        yield chunks
     if not finished:
         raise UpstreamFailure("error", f"{provider}: stream ended before it finished")
+
+
+def _chunk(data: str, provider: str) -> dict[str, Any]:
+    chunk = parse_json(data, provider, "stream event")
+    if not isinstance(chunk, dict):
+        raise malformed(provider, "stream event is not an object")
+    if "error" in chunk:
+        raise UpstreamFailure("error", f"{provider}: error event in stream",
+                              body=bounded(chunk["error"]))
+    return chunk
