@@ -119,8 +119,18 @@ class Decision:
     def calls(self) -> tuple[HopCall, ...]:
         """What each hop is called with (the policy's mutations applied), computed on first
         use: a dry run that is only recorded never needs them."""
-        features = self.context.features
-        return tuple(HopCall(h, hop_params(self.derivation, h, features)) for h in self.hops)
+        return tuple(self.call(h) for h in self.hops)
+
+    def call(self, offering_id: str) -> HopCall:
+        """One hop's call (`calls` of that hop): the dispatcher asks for a hop's only when it
+        gets to it, so the cascade's are not computed while the winner answers."""
+        done: tuple[HopCall, ...] | None = self.__dict__.get("calls")
+        if done is not None:
+            for c in done:
+                if c.offering_id == offering_id:
+                    return c
+        return HopCall(offering_id, hop_params(self.derivation, offering_id,
+                                               self.context.features))
 
     @functools.cached_property
     def _settled(self) -> tuple[tuple[Ranked, ...], dict[str, tuple[str, ...]]]:

@@ -18,7 +18,7 @@ import datetime as dt
 import logging
 import random
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
@@ -152,16 +152,15 @@ class Dispatcher:
             return None
         return max(retry_after_s, jitter)
 
-    def _calls(self, decision: Decision, request: Request) -> list[tuple[HopCall, Offering,
-                                                                           dict[str, Any],
-                                                                           dict[str, Any]]]:
-        d = decision.derivation
-        out = []
-        for call in decision.calls:
-            o = d.catalog.get(call.offering_id)
+    def _calls(self, decision: Decision, request: Request
+               ) -> Iterator[tuple[HopCall, Offering, dict[str, Any], dict[str, Any]]]:
+        """Each hop's call, body and parameters, made when the dispatch gets to that hop."""
+        catalog = decision.derivation.catalog
+        for oid in decision.hops:
+            call = decision.call(oid)
+            o = catalog.get(oid)
             assert o is not None
-            out.append((call, o, hop_body(request, call, o), dict(call.params)))
-        return out
+            yield call, o, hop_body(request, call, o), dict(call.params)
 
     async def complete(self, client: httpx.AsyncClient, decision: Decision,
                        request: Request) -> Outcome:
