@@ -136,6 +136,8 @@ def bench(tmp_path_factory: pytest.TempPathFactory,
     (root / "policies" / "bench.json").write_text(json.dumps(POLICY))
     with provider_process() as provider:
         b = Bench(root, provider, Quiet(budget_s=60.0), Report())
+        b.report.notes.append(f"This box's speed at the start: {box_speed_s():.3f} s for "
+                              f"`box_speed_s` (a fixed pure-Python loop; less is faster).")
         for stream in (False, True):
             b.body("service", stream).write_text(
                 json.dumps({**REQUEST, "model": "policy:bench", "stream": stream}))
@@ -145,6 +147,24 @@ def bench(tmp_path_factory: pytest.TempPathFactory,
     capture = pytestconfig.pluginmanager.getplugin("capturemanager")
     with capture.global_and_fixture_disabled():
         print(b.report.render())
+
+
+def box_speed_s() -> float:
+    """Seconds for a fixed pure-Python loop (3 million multiply-adds, best of 3): how fast
+    this box runs Python today, to compare tables measured on different days (this shared
+    box's speed has moved ~2× between sessions)."""
+    def loop() -> int:
+        x = 0
+        for i in range(3_000_000):
+            x += i * i
+        return x
+
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        loop()
+        best = min(best, time.perf_counter() - t0)
+    return best
 
 
 def server_name(env: dict[str, str]) -> str:
