@@ -292,6 +292,21 @@ def test_complete_sync_streams(router: Router, fakes: tuple[FakeProvider, FakePr
     assert stream.record()["outcome"] == "ok"
 
 
+def test_a_sync_stream_closed_after_its_first_chunk_is_cancelled(
+        router: Router, fakes: tuple[FakeProvider, FakeProvider]) -> None:
+    """The sync iterator pulls a batch per trip to the loop and hands out its chunks one by
+    one; closing it after the first closes the provider stream and records it cancelled."""
+    fakes[0].script_for("cheap-2026", ok("a b c d", chunks=4, chunk_delay=0.02))
+    stream = router.stream_sync(policy(), request(stream=True))
+    first = next(stream)
+    assert first["choices"][0]["delta"].get("role") == "assistant"
+    stream.close()
+    rec = stream.record()
+    assert [(a["offering"], a["outcome"]) for a in rec["attempts"]] == [
+        ("openai/cheap", "cancelled")]
+    router.close()
+
+
 def test_concurrent_calls_share_the_pool(router: Router,
                                          fakes: tuple[FakeProvider, FakeProvider]) -> None:
     """Two bursts of 50 calls on one loop: the second reuses the first's kept-alive

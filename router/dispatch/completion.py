@@ -197,22 +197,25 @@ class CompletionStream:
 
 
 class SyncCompletionStream:
-    """`CompletionStream` for synchronous callers: each chunk is pulled on the router's loop."""
+    """`CompletionStream` for synchronous callers: the chunks are pulled on the router's loop,
+    a batch (those that arrived together) per trip to it."""
 
     def __init__(self, stream: CompletionStream,
                  submit: Callable[[Any], Future[Any]]) -> None:
         self._stream = stream
         self._submit = submit
+        self._held: deque[dict[str, Any]] = deque()
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         return self
 
     def __next__(self) -> dict[str, Any]:
-        try:
-            chunk: dict[str, Any] = self._submit(self._stream.__anext__()).result()
-        except StopAsyncIteration:
-            raise StopIteration from None
-        return chunk
+        if not self._held:
+            try:
+                self._held.extend(self._submit(self._stream.next_batch()).result())
+            except StopAsyncIteration:
+                raise StopIteration from None
+        return self._held.popleft()
 
     def close(self) -> None:
         self._submit(self._stream.aclose()).result()
