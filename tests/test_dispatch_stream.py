@@ -174,6 +174,49 @@ def test_a_bad_first_event_fails_over_even_with_good_events_behind_it(
     assert "malformed response" in attempts[0]["detail"]
 
 
+def test_batching_helpers_close_what_they_wrap_and_take_plain_iterators() -> None:
+    """`one_by_one` and `unbatched` (an adapter's `stream_batches` / `stream` from the other):
+    closing them early closes the generator they wrap at once (its `finally` runs: the
+    provider's connection goes back); an async iterator without `aclose` is fine too."""
+    from router.dispatch.providers.base import one_by_one, unbatched
+
+    closed: list[str] = []
+
+    async def gen(name: str, items: list[Any]) -> Any:
+        try:
+            for item in items:
+                yield item
+        finally:
+            closed.append(name)
+
+    class Plain:
+        def __init__(self) -> None:
+            self.left = [{"n": 1}, {"n": 2}]
+
+        def __aiter__(self) -> Plain:
+            return self
+
+        async def __anext__(self) -> dict[str, Any]:
+            if not self.left:
+                raise StopAsyncIteration
+            return self.left.pop(0)
+
+    async def go() -> tuple[Any, Any, Any]:
+        batches = one_by_one(gen("chunks", [{"n": 1}, {"n": 2}]))
+        first = await anext(batches)
+        await batches.aclose()  # type: ignore[attr-defined]
+        chunks = unbatched(gen("batches", [[{"n": 1}, {"n": 2}], [{"n": 3}]]))
+        one = await anext(chunks)
+        await chunks.aclose()  # type: ignore[attr-defined]
+        plain = [b async for b in one_by_one(Plain())]
+        return first, one, plain
+
+    first, one, plain = asyncio.run(go())
+    assert first == [{"n": 1}] and one == {"n": 1}
+    assert closed == ["chunks", "batches"]
+    assert plain == [[{"n": 1}], [{"n": 2}]]
+
+
 def test_stream_every_hop_failing_raises_with_the_hops(
         router: Router, fakes: tuple[FakeProvider, FakeProvider]) -> None:
     oa, an = fakes

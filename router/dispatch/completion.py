@@ -12,6 +12,7 @@ from typing import Any
 
 from router.decide.decider import Decision
 from router.dispatch.dispatcher import Outcome
+from router.dispatch.providers.base import close_iterator
 from router.explain.record import to_record
 from router.explain.record_model import DecisionRecord
 
@@ -172,9 +173,7 @@ class CompletionStream:
         return True
 
     async def aclose(self) -> None:
-        aclose = getattr(self._batches, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        await close_iterator(self._batches)
         self._finish()
 
     def _finish(self) -> None:

@@ -28,7 +28,7 @@ import httpx
 from router.catalog.offerings import Offering
 from router.decide.decider import Decision, HopCall
 from router.dispatch.failures import UpstreamFailure, from_exception, scrubbed
-from router.dispatch.providers.base import Batch, Endpoint, ProviderCall
+from router.dispatch.providers.base import Batch, Endpoint, ProviderCall, close_iterator
 from router.dispatch.providers.registry import Unreachable, adapter
 from router.dispatch.usage import Cost, Usage, price, usage_of
 from router.live.health import HealthTracker
@@ -365,7 +365,7 @@ class Dispatcher:
                         oid, hop, retry, start, (self.timer() - t0) * 1000.0, "cancelled",
                         200, waited, "the caller closed the stream", params=params))
                     outcome.served_by = oid
-            await _close(source)
+            await close_iterator(source)
 
 
 def unexpected(exc: Exception, provider: str) -> UpstreamFailure:
@@ -387,8 +387,3 @@ def _wants_usage(body: Mapping[str, Any]) -> bool:
 def _usage_only(chunk: Mapping[str, Any]) -> bool:
     return chunk.get("choices") == [] and chunk.get("usage") is not None
 
-
-async def _close(source: AsyncIterator[Batch]) -> None:
-    aclose = getattr(source, "aclose", None)
-    if aclose is not None:
-        await aclose()

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import AsyncIterator
-from contextlib import aclosing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -112,14 +111,26 @@ Batch = list[dict[str, Any]]
 
 async def one_by_one(chunks: AsyncIterator[dict[str, Any]]) -> AsyncIterator[Batch]:
     """Each chunk a batch of its own: `stream_batches` for an adapter that does not batch."""
-    async with aclosing(chunks):  # type: ignore[type-var]
+    try:
         async for chunk in chunks:
             yield [chunk]
+    finally:
+        await close_iterator(chunks)
 
 
 async def unbatched(batches: AsyncIterator[Batch]) -> AsyncIterator[dict[str, Any]]:
     """The chunks of `batches` one by one: `stream` for an adapter that batches."""
-    async with aclosing(batches):  # type: ignore[type-var]
+    try:
         async for batch in batches:
             for chunk in batch:
                 yield chunk
+    finally:
+        await close_iterator(batches)
+
+
+async def close_iterator(it: AsyncIterator[Any]) -> None:
+    """Close an async iterator that can be closed (a generator: its `finally` runs now, which
+    gives the provider's connection back at once, not when it is collected)."""
+    aclose = getattr(it, "aclose", None)
+    if aclose is not None:
+        await aclose()
