@@ -332,3 +332,39 @@ def test_a_slow_body_is_refused_408(tmp_path: Path,
         answer = sock.recv(65536)
         assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
         assert httpx.get(s.url + "/healthz").status_code == 200
+
+
+def test_a_streamed_answer_sends_each_batch_in_one_body_message() -> None:
+    """`_pump` (the unit): chunks that arrived together leave in one ASGI body message, in
+    order and SSE-framed; a chunk that arrived alone leaves alone; `[DONE]` ends the body.
+    Its neighbours are stand-ins: a batch source and a `send` that keeps what it is given."""
+    from router.dispatch.completion import CompletionStream
+    from router.dispatch.dispatcher import Outcome
+    from router.service.chat import _pump
+
+    def chunk(text: str) -> dict[str, Any]:
+        return {"id": "c", "object": "chat.completion.chunk", "model": "m",
+                "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}]}
+
+    async def batches() -> Any:
+        yield [chunk("a"), chunk("b"), chunk("c")]
+        yield [chunk("d")]
+
+    async def go() -> list[dict[str, Any]]:
+        sent: list[dict[str, Any]] = []
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        stream = CompletionStream(batches(), None, Outcome(), "t")  # type: ignore[arg-type]
+        await _pump({"type": "http.response.start", "status": 200, "headers": []}, stream,
+                    send, None)  # type: ignore[arg-type]
+        return sent
+
+    sent = asyncio.run(go())
+    bodies = [m["body"] for m in sent[1:]]
+    assert [b.count(b"data: ") for b in bodies] == [3, 1, 1]
+    texts = [json.loads(line[6:])["choices"][0]["delta"]["content"]
+             for b in bodies[:2] for line in b.decode().split("\n\n") if line]
+    assert texts == ["a", "b", "c", "d"]
+    assert bodies[-1] == b"data: [DONE]\n\n" and sent[-1]["more_body"] is False

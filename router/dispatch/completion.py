@@ -164,11 +164,9 @@ class CompletionStream:
         """Wait for the first chunk: False when the stream ended without one (every hop
         failed before answering); else `on_end` runs once the stream ends or is closed."""
         try:
-            first = await anext(self._batches)
+            self._held.extend(await self.next_batch())
         except StopAsyncIteration:
-            self._finish()
             return False
-        self._held.extend(first)
         self._on_end = on_end
         return True
 
