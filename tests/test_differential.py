@@ -13,11 +13,12 @@ import json
 import os
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from router.catalog.offerings import Catalog, build_catalog
-from router.decide.decider import Decider, Decision
+from router.decide.decider import CostOrder, Decider, Decision
 from router.decide.evaluate import Context
 from router.engine.compile import compile_policy, load_ruleset
 from router.engine.datalog import run
@@ -545,4 +546,21 @@ def test_est_cost_order_from_cost_tables_equals_the_general_ranking(
         ctx = Context(features, s.live, s.at)
         view = decider.view(features.labels)
         general = [(r.offering_id, r.keys) for r in decider.order(view.offerings, ctx)]
-        assert decider.ordered(ctx, view) == general, describe(s)
+        assert list(decider.ordered(ctx, view)) == general, describe(s)
+
+
+def test_a_cost_order_reads_as_the_list_of_its_pairs() -> None:
+    """`CostOrder` (decide's est_cost order, its pairs made as read) indexes, slices,
+    iterates and measures as the list it stands for."""
+    ids = ["a", "b", "c"]
+    order = CostOrder(ids, [0.3, 0.1, 0.2], [1, 2, 0], ["x", "y"])
+    pairs = [("b", (0.1,)), ("c", (0.2,)), ("a", (0.3,)), ("x", (None,)), ("y", (None,))]
+    assert list(order) == list(order) == pairs
+    assert len(order) == 5
+    assert [order[i] for i in range(5)] == pairs
+    assert [order[i] for i in range(-5, 0)] == pairs
+    assert order[1:] == pairs[1:] and order[3:] == pairs[3:] and order[::2] == pairs[::2]
+    for bad in (5, -6):
+        with pytest.raises(IndexError):
+            order[bad]
+    assert list(CostOrder([], [], [], [])) == [] and len(CostOrder([], [], [], [])) == 0

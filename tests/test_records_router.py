@@ -440,3 +440,47 @@ def test_a_flush_does_not_wait_for_the_gathering_interval(tmp_path: Path) -> Non
     t1 = time.monotonic()
     writer.close()  # flushes too
     assert writer.written == 601 and time.monotonic() - t1 < 10.0
+
+
+class WatchingStore(SqliteStore):
+    """A real SQLite store that notes, as each batch reaches it, which watched decisions are
+    still alive."""
+
+    def __init__(self, path: Path, watched: list[Any]) -> None:
+        super().__init__(path)
+        self.watched = watched
+        self.alive_at_write: list[list[bool]] = []
+
+    def write(self, rows: Any, writer: Any) -> None:  # type: ignore[override]
+        self.alive_at_write.append([ref() is not None for ref in self.watched])
+        super().write(rows, writer)
+
+
+def test_the_writer_lets_each_decision_go_once_its_row_is_built(tmp_path: Path) -> None:
+    """A batch's decisions (and the full rankings their rows settled) are not all held until
+    its commit: by the time the rows reach the store, every decision is gone."""
+    import weakref
+
+    from router.records import Pending, RecordWriter
+    from router.records.writer import WriterSettings
+    from tests.records_support import decided
+    from tests.strategies import minimal_scenario
+
+    scenario = minimal_scenario(lambda s: len(s.catalog) >= 3)
+    refs: list[Any] = []
+    store = WatchingStore(tmp_path / "records.sqlite3", refs)
+    writer = RecordWriter(store, settings=WriterSettings(flush_interval_s=0.5))
+
+    def queue(j: int) -> None:  # the decision lives only in the writer's queue afterwards
+        decision = decided(scenario)
+        _ = decision.ranking  # settled now, as the row will need it
+        refs.append(weakref.ref(decision))
+        writer.submit(Pending(decision, f"t-{j}", "cfg"))
+
+    for j in range(3):
+        queue(j)
+    assert all(ref() is not None for ref in refs)
+    assert writer.flush()
+    assert store.alive_at_write == [[False, False, False]]
+    assert len(list(store.iterate(Query()))) == 3
+    writer.close()

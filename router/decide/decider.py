@@ -11,9 +11,9 @@ import datetime as dt
 import functools
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, overload
 
 from router.catalog.offerings import Offering
 from router.decide.batch import BUILTIN_BATCH
@@ -96,6 +96,52 @@ class LabelView:
         return table
 
 
+class CostOrder(Sequence[tuple[str, tuple[KeyValue, ...]]]):
+    """An `est_cost` order, best first, kept flat — the table's ids, this request's costs,
+    their sorted positions — and each (id, key values) pair made as it is read. Decide reads
+    the first few (the winner and its cascade); a record's full ranking reads them all later,
+    in the records writer's thread. A decision waiting for the writer so holds two lists, not
+    ~150 tuples every young collection would walk (benchmarks/README.md, "Decisions the
+    collector walks")."""
+
+    __slots__ = ("_best", "_costs", "_ids", "_unpriced")
+
+    def __init__(self, ids: list[str], costs: list[float], best: list[int],
+                 unpriced: list[str]) -> None:
+        self._ids = ids
+        self._costs = costs
+        self._best = best
+        self._unpriced = unpriced
+
+    def __len__(self) -> int:
+        return len(self._best) + len(self._unpriced)
+
+    def __iter__(self) -> Iterator[tuple[str, tuple[KeyValue, ...]]]:
+        ids, costs = self._ids, self._costs
+        for i in self._best:
+            yield ids[i], (costs[i],)
+        for oid in self._unpriced:
+            yield oid, _UNKNOWN_COST
+
+    @overload
+    def __getitem__(self, index: int) -> tuple[str, tuple[KeyValue, ...]]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[tuple[str, tuple[KeyValue, ...]]]: ...
+
+    def __getitem__(self, index: int | slice
+                    ) -> tuple[str, tuple[KeyValue, ...]] | list[tuple[str, tuple[KeyValue, ...]]]:
+        if isinstance(index, slice):
+            return list(self)[index]
+        n = len(self._best)
+        i = range(len(self))[index]  # IndexError, negative indices: as a list's
+        if i < n:
+            j = self._best[i]
+            return self._ids[j], (self._costs[j],)
+        return self._unpriced[i - n], _UNKNOWN_COST
+
+
+_UNKNOWN_COST: tuple[KeyValue, ...] = (None,)  # an unpriced offering's est_cost: ranked last
 MAX_LABEL_VIEWS = 64
 MAX_COST_TABLES = 32  # per view: one per distinct asked output the requests bring
 
@@ -339,7 +385,7 @@ class Decider:
         return out
 
     def ordered(self, ctx: Context, view: LabelView | None = None
-                ) -> list[tuple[str, tuple[KeyValue, ...]]]:
+                ) -> Sequence[tuple[str, tuple[KeyValue, ...]]]:
         """Every candidate of the view (id, rank key values), best first: unknown values last,
         the id as the last tie-break. When no key depends on the request the order was
         computed once."""
@@ -355,10 +401,7 @@ class Decider:
             # stable on ids sorted before: ties by id, in either direction
             best = sorted(range(len(costs)), key=costs.__getitem__,
                           reverse=self.rank[0].descending)
-            ids = table.ids
-            order: list[tuple[str, tuple[KeyValue, ...]]] = [(ids[i], (costs[i],)) for i in best]
-            order += [(oid, (None,)) for oid in table.unpriced]  # unknown costs last
-            return order
+            return CostOrder(table.ids, costs, best, table.unpriced)  # unknown costs last
         return [(r.offering_id, r.keys) for r in self.order(view.offerings, ctx)]
 
     def order(self, survivors: list[Offering], ctx: Context | None) -> list[Ranked]:

@@ -142,7 +142,8 @@ class RecordWriter:
                 continue
             if not self._hurry.is_set() and q.qsize() < most - 1:
                 self._hurry.wait(self.settings.flush_interval_s)  # let company gather
-            batch = [item]
+            batch: list[Pending | None] = [item]
+            del item  # (the batch holds it, and lets it go once its row is built)
             ending = False
             while len(batch) < most:
                 try:
@@ -154,30 +155,41 @@ class RecordWriter:
                     break
                 if not isinstance(nxt, _Wake):
                     batch.append(nxt)
+                del nxt
             if q.empty():
                 self._hurry.clear()
             self._write(batch)
             if ending:
                 return
 
-    def _write(self, batch: list[Pending]) -> None:
+    def _write(self, batch: list[Pending | None]) -> None:
+        """Write `batch` in one transaction. Each decision is let go as soon as its row is
+        built (its slot in `batch` cleared): a decision and the full ranking its row settled
+        are ~100 objects, and a batch held whole until its commit made the collector walk
+        them all (benchmarks/README.md, "Decisions the collector walks")."""
+        n = len(batch)
+        acks = [p.ack for p in batch if p is not None and p.ack is not None]
         rows: list[Row] = []
         ok = False
         try:
-            rows = [build_row(p, self.snapshots) for p in batch]
+            for i, p in enumerate(batch):
+                assert p is not None
+                batch[i] = None
+                rows.append(build_row(p, self.snapshots))
+                del p
             self.store.write(rows, self.writer)
             self.written += len(rows)
             ok = True
         except RefusedError as exc:
-            self._failed(len(batch), str(exc))
+            self._failed(n, str(exc))
         except Exception as exc:  # a store failure must never stop the writer thread
-            self._failed(len(batch), f"{type(exc).__name__}: {exc}")
+            self._failed(n, f"{type(exc).__name__}: {exc}")
         finally:
-            for p in batch:
-                if p.ack is not None and not p.ack.done():
-                    p.ack.set_result(ok)
+            for ack in acks:
+                if not ack.done():
+                    ack.set_result(ok)
             with self._cond:
-                self._done += len(batch)
+                self._done += n
                 self._cond.notify_all()
 
     def after_fork_in_child(self) -> None:
