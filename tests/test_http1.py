@@ -558,3 +558,80 @@ def test_idle_connections_of_an_origin_no_longer_called_are_closed() -> None:
                     await asyncio.sleep(0.01)
                 assert quiet.closed_by_client == 1 and busy.closed_by_client == 0
     run(go())
+
+
+def _chunk(data: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+def test_the_read_timeout_is_per_read_not_per_response() -> None:
+    """One timer keeps a response's read timeout (`ReadClock`), but it still bounds each read:
+    a body whose pieces come 0.08 s apart reads whole under a 0.2 s timeout though it takes
+    far longer than 0.2 s in all."""
+    parts = [b"p%d" % i for i in range(10)]
+
+    async def go() -> None:
+        loop = asyncio.get_running_loop()
+        server, url = await drip([CHUNKED_HEAD] + [_chunk(p) for p in parts] + [b"0\r\n\r\n"],
+                                 0.08)
+        async with server, client() as c, c.stream("POST", url, content=b"{}",
+                                                   timeout=0.2) as r:
+            t0 = loop.time()
+            assert await r.aread() == b"".join(parts)
+            assert loop.time() - t0 > 0.5
+    run(go())
+
+
+def test_a_stall_after_a_stream_of_pieces_times_out_from_when_the_stall_began() -> None:
+    """Pieces keep coming for 0.4 s, then none: the read waiting for the next one times out
+    once it has waited the timeout (not before), though the clock's timer was armed at the
+    response's first read."""
+    async def go() -> None:
+        loop = asyncio.get_running_loop()
+        server, url = await drip([CHUNKED_HEAD] + [_chunk(b"x")] * 8, 0.05)
+        last = 0.0
+        async with server, client() as c, c.stream("POST", url, content=b"{}",
+                                                   timeout=0.2) as r:
+            with pytest.raises(httpx.ReadTimeout):
+                async for _ in r.aiter_raw():
+                    last = loop.time()
+            assert loop.time() - last >= 0.2 - 0.01
+    run(go())
+
+
+def test_a_slow_reader_is_not_timed_only_a_waiting_read_is() -> None:
+    """The time a caller spends between reads is not a read's wait: a caller pausing 0.3 s
+    after each piece under a 0.2 s timeout reads the whole body (the rest arrived meanwhile)."""
+    parts = [b"a" * 10, b"b" * 10, b"c" * 10]
+
+    async def go() -> None:
+        server, url = await drip([CHUNKED_HEAD] + [_chunk(p) for p in parts] + [b"0\r\n\r\n"],
+                                 0.01)
+        async with server, client() as c, c.stream("POST", url, content=b"{}",
+                                                   timeout=0.2) as r:
+            got = []
+            async for piece in r.aiter_raw():
+                got.append(piece)
+                await asyncio.sleep(0.3)
+            assert b"".join(got) == b"".join(parts)
+    run(go())
+
+
+def test_a_read_cancelled_from_outside_stays_cancelled() -> None:
+    """A waiting read that its caller cancels (a client that left) raises CancelledError, not
+    ReadTimeout; and the same transport serves the next request afterwards."""
+    async def go() -> None:
+        calls = [0]
+
+        def reply(_: bytes) -> bytes:
+            calls[0] += 1
+            return b"" if calls[0] == 1 else OK
+
+        async with Server(reply) as s, client() as c:
+            task = asyncio.ensure_future(post(c, s.url, timeout=5.0))
+            await asyncio.sleep(0.1)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert (await post(c, s.url, timeout=0.5)).status_code == 200
+    run(go())

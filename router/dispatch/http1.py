@@ -36,6 +36,7 @@ import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 
@@ -87,13 +88,17 @@ class Http1Transport(httpx.AsyncBaseTransport):
                             timeout.get("write"))
             if len(body) >= READ_BYTES:
                 await conn.send(body, request, timeout.get("write"))
-            status, reason, headers, keep = await conn.read_head(request, timeout.get("read"))
-            framing, length = _framing(request, status, headers)
+            clock = ReadClock(timeout.get("read"))
+            try:
+                status, reason, headers, keep = await conn.read_head(request, clock)
+                framing, length = _framing(request, status, headers)
+            except BaseException:
+                clock.close()
+                raise
         except BaseException:
             self._release(origin, conn, reusable=False)
             raise
-        stream = _Body(self, origin, conn, request, framing, length, keep,
-                       timeout.get("read"))
+        stream = _Body(self, origin, conn, request, framing, length, keep, clock)
         return httpx.Response(status, headers=headers, stream=stream,
                               extensions={"http_version": b"HTTP/1.1",
                                           "reason_phrase": reason})
@@ -207,12 +212,12 @@ class _Conn:
             raise httpx.WriteError(f"sending the request failed: {type(exc).__name__}",
                                    request=request) from None
 
-    async def read_head(self, request: httpx.Request, timeout_s: float | None
+    async def read_head(self, request: httpx.Request, clock: ReadClock
                         ) -> tuple[int, bytes, list[tuple[bytes, bytes]], bool]:
         """The status, reason, headers and whether the connection may be kept alive, skipping
         1xx interim answers."""
         while True:
-            raw = await self._read(request, timeout_s, self.reader.readuntil(b"\r\n\r\n"))
+            raw = await self._read(request, clock, self.reader.readuntil(b"\r\n\r\n"))
             status, reason, headers, keep = _parse_head(raw, request)
             if not 100 <= status < 200 or status == 101:
                 return status, reason, headers, keep
@@ -270,17 +275,23 @@ class _Conn:
         """Whether a whole line already arrived: `readuntil(b"\\r\\n")` then returns at once."""
         return b"\r\n" in self.reader._buffer  # type: ignore[attr-defined]
 
-    async def _read(self, request: httpx.Request, timeout_s: float | None,
+    async def _read(self, request: httpx.Request, clock: ReadClock,
                     step: Awaitable[bytes], at_once: bool = False) -> bytes:
-        """`step` under the read timeout (`at_once`: a read of bytes already buffered, which
-        cannot wait, so no timer is set); failures as httpx's exceptions."""
+        """`step` under the read timeout kept by `clock` (`at_once`: a read of bytes already
+        buffered, which cannot wait, so it is not timed); failures as httpx's exceptions."""
         try:
             if at_once:
                 return await step
-            async with asyncio.timeout(timeout_s):
+            clock.started()
+            try:
                 return await step
-        except TimeoutError:
-            raise httpx.ReadTimeout("reading the response timed out", request=request) from None
+            except asyncio.CancelledError:
+                if clock.expired():
+                    raise httpx.ReadTimeout("reading the response timed out",
+                                            request=request) from None
+                raise
+            finally:
+                clock.stopped()
         except asyncio.IncompleteReadError:
             raise httpx.RemoteProtocolError("the server closed the connection mid-response",
                                             request=request) from None
@@ -290,6 +301,73 @@ class _Conn:
         except OSError as exc:
             raise httpx.ReadError(f"reading the response failed: {type(exc).__name__}",
                                   request=request) from None
+
+
+class ReadClock:
+    """The read timeout of one response — no read may wait longer than `timeout_s` — kept by
+    one timer for the whole response instead of one per read.
+
+    A read that may wait notes when it started (`started`) and that it ended (`stopped`). The
+    timer is armed at the first such read for `timeout_s` ahead and left armed across reads;
+    when it fires it looks at the read waiting then: none — it is re-armed by the next read;
+    one that started less than `timeout_s` ago — it is re-armed for that read's deadline; one
+    waiting `timeout_s` or longer — its task is cancelled, and the read raises `ReadTimeout`
+    (`expired`), as `asyncio.timeout` around each read did. A response of many reads (a
+    stream's spaced events) so costs one timer, not one per read (benchmarks/README.md,
+    "One timer per response")."""
+
+    __slots__ = ("_expired", "_handle", "_loop", "_since", "_task", "_timeout")
+
+    def __init__(self, timeout_s: float | None) -> None:
+        self._timeout = timeout_s
+        self._loop = asyncio.get_running_loop()
+        self._since: float | None = None  # when the read waiting now started
+        self._task: asyncio.Task[Any] | None = None
+        self._handle: asyncio.TimerHandle | None = None
+        self._expired = False
+
+    def started(self) -> None:
+        if self._timeout is None:
+            return
+        self._since = now = self._loop.time()
+        self._task = asyncio.current_task()
+        self._expired = False
+        if self._handle is None:
+            self._handle = self._loop.call_at(now + self._timeout, self._check)
+
+    def stopped(self) -> None:
+        self._since = None
+        self._task = None
+
+    def expired(self) -> bool:
+        """Whether the read that was just cancelled was cancelled by this clock (and by
+        nothing else: a cancellation from outside as well stays a cancellation)."""
+        if not self._expired:
+            return False
+        self._expired = False
+        task = asyncio.current_task()
+        return task is None or task.uncancel() == 0
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        self._since = self._task = None
+
+    def _check(self) -> None:
+        self._handle = None
+        since, task, timeout = self._since, self._task, self._timeout
+        if since is None or task is None or timeout is None:
+            return  # no read waits: the next one arms the timer again
+        due = since + timeout
+        if self._loop.time() + _CLOCK_SLACK_S < due:
+            self._handle = self._loop.call_at(due, self._check)
+            return
+        self._expired = True
+        task.cancel()
+
+
+_CLOCK_SLACK_S = 0.001  # a timer may fire this much before its time (the loop's resolution)
 
 
 def _request_head(request: httpx.Request) -> bytes:
@@ -359,7 +437,7 @@ class _Body(httpx.AsyncByteStream):
 
     def __init__(self, transport: Http1Transport, origin: _Origin, conn: _Conn,
                  request: httpx.Request, framing: str, length: int, keep: bool,
-                 timeout_s: float | None) -> None:
+                 clock: ReadClock) -> None:
         self._transport = transport
         self._origin = origin
         self._conn = conn
@@ -367,7 +445,7 @@ class _Body(httpx.AsyncByteStream):
         self._framing = framing
         self._length = length
         self._keep = keep and framing != UNTIL_CLOSE
-        self._timeout = timeout_s
+        self._clock = clock
         self._complete = framing == EMPTY or (framing == LENGTH and length == 0)
         self._released = False
 
@@ -379,7 +457,7 @@ class _Body(httpx.AsyncByteStream):
     async def _pieces(self) -> AsyncIterator[bytes]:
         if self._complete:
             return
-        conn, request, t = self._conn, self._request, self._timeout
+        conn, request, t = self._conn, self._request, self._clock
         reader = conn.reader
         if self._framing == LENGTH:
             left = self._length
@@ -399,7 +477,7 @@ class _Body(httpx.AsyncByteStream):
 
     async def _chunks(self) -> AsyncIterator[bytes]:
         """A chunked body's data; `_complete` once its last chunk (and trailers) were read."""
-        conn, request, t = self._conn, self._request, self._timeout
+        conn, request, t = self._conn, self._request, self._clock
         reader = conn.reader
         while True:
             whole = conn.whole_chunks()
@@ -439,6 +517,7 @@ class _Body(httpx.AsyncByteStream):
     async def aclose(self) -> None:
         if not self._released:
             self._released = True
+            self._clock.close()
             self._transport._release(self._origin, self._conn,
                                      reusable=self._complete and self._keep)
 
