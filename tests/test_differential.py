@@ -555,7 +555,7 @@ def test_a_cost_order_reads_as_the_list_of_its_pairs() -> None:
     ids = ["a", "b", "c"]
     order = CostOrder(ids, [0.3, 0.1, 0.2], [1, 2, 0], ["x", "y"])
     pairs = [("b", (0.1,)), ("c", (0.2,)), ("a", (0.3,)), ("x", (None,)), ("y", (None,))]
-    assert list(order) == list(order) == pairs
+    assert list(order) == list(order) == order.pairs() == pairs
     assert len(order) == 5
     assert [order[i] for i in range(5)] == pairs
     assert [order[i] for i in range(-5, 0)] == pairs

@@ -39,7 +39,8 @@ class Ranked(NamedTuple):
     keys: tuple[KeyValue, ...]
 
 
-_RANKED: Callable[[tuple[str, tuple[KeyValue, ...]]], Ranked] = functools.partial(
+RankedPair = tuple[str, tuple[KeyValue, ...]]  # (offering id, rank key values), plain
+_RANKED: Callable[[RankedPair], Ranked] = functools.partial(
     tuple.__new__, Ranked)  # `Ranked._make` without its Python frame (a ranking makes many)
 
 
@@ -123,6 +124,13 @@ class CostOrder(Sequence[tuple[str, tuple[KeyValue, ...]]]):
         for oid in self._unpriced:
             yield oid, _UNKNOWN_COST
 
+    def pairs(self) -> list[tuple[str, tuple[KeyValue, ...]]]:
+        """Every pair at once (a record's full ranking; quicker than iterating)."""
+        ids, costs = self._ids, self._costs
+        out: list[tuple[str, tuple[KeyValue, ...]]] = [(ids[i], (costs[i],)) for i in self._best]
+        out += [(oid, _UNKNOWN_COST) for oid in self._unpriced]
+        return out
+
     @overload
     def __getitem__(self, index: int) -> tuple[str, tuple[KeyValue, ...]]: ...
 
@@ -132,7 +140,7 @@ class CostOrder(Sequence[tuple[str, tuple[KeyValue, ...]]]):
     def __getitem__(self, index: int | slice
                     ) -> tuple[str, tuple[KeyValue, ...]] | list[tuple[str, tuple[KeyValue, ...]]]:
         if isinstance(index, slice):
-            return list(self)[index]
+            return self.pairs()[index]
         n = len(self._best)
         i = range(len(self))[index]  # IndexError, negative indices: as a list's
         if i < n:
@@ -157,7 +165,7 @@ class Decision:
     selected: str | None
     cascade: tuple[str, ...]
     evaluator: Evaluator  # the decider's, shared by record, explain and render
-    settle: Callable[[], tuple[tuple[Ranked, ...], dict[str, tuple[str, ...]]]]
+    settle: Callable[[], tuple[Sequence[RankedPair], dict[str, tuple[str, ...]]]]
     in_view: Mapping[str, object]  # the candidates no label test struck (the view's checks)
     fail: Callable[[str], tuple[str, ...]]  # a candidate's failed residual clauses, finished
 
@@ -179,7 +187,7 @@ class Decision:
                                                self.context.features))
 
     @functools.cached_property
-    def _settled(self) -> tuple[tuple[Ranked, ...], dict[str, tuple[str, ...]]]:
+    def _settled(self) -> tuple[Sequence[RankedPair], dict[str, tuple[str, ...]]]:
         return self.settle()
 
     @functools.cached_property
@@ -196,9 +204,16 @@ class Decision:
         follows from the request's labels)."""
         return self._settled[1]
 
-    @property
+    @functools.cached_property
     def ranking(self) -> tuple[Ranked, ...]:
         """Every admissible offering, best first, with its rank key values."""
+        return tuple(map(_RANKED, self._settled[0]))
+
+    @property
+    def ranked_pairs(self) -> Sequence[RankedPair]:
+        """`ranking` as plain (offering id, key values) tuples, not `Ranked`s: what a record
+        hashes and stores (JSON arrays as they are), without making a `Ranked` per candidate
+        in the records writer."""
         return self._settled[0]
 
     @functools.cached_property
@@ -344,13 +359,13 @@ class Decider:
             else:
                 hops.append(oid)
 
-        def settle() -> tuple[tuple[Ranked, ...], dict[str, tuple[str, ...]]]:
-            rest = ordered[checked:]
-            late = {**failed, **self.failed_all([oid for oid, _ in rest], ctx)}
-            make = _RANKED  # Ranked from a (id, keys) pair, all in C
+        def settle() -> tuple[Sequence[RankedPair], dict[str, tuple[str, ...]]]:
+            pairs = ordered.pairs() if isinstance(ordered, CostOrder) else ordered
+            late = {**failed,
+                    **self.failed_all([oid for oid, _ in pairs[checked:]], ctx)}
             if not late:
-                return tuple(map(make, ordered)), late
-            return tuple(make(p) for p in ordered if p[0] not in late), late
+                return pairs, late
+            return [p for p in pairs if p[0] not in late], late
 
         def fail(offering_id: str) -> tuple[str, ...]:
             return self.failed(offering_id, ctx)

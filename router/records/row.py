@@ -81,10 +81,10 @@ def outcome_digest(decision: Decision, schema: int) -> str:
 
 
 def decision_summary(decision: Decision) -> dict[str, Any]:
-    """What `outcome_digest` hashes. Pairs are tuples (a `Ranked` made plain, in C): their
-    canonical JSON is the same array as a list's."""
+    """What `outcome_digest` hashes. The ranking's pairs are plain tuples
+    (`Decision.ranked_pairs`): their canonical JSON is the same array as a list's."""
     return {
-        "ranking": list(map(tuple, decision.ranking)),
+        "ranking": decision.ranked_pairs,
         "selected": decision.selected,
         "cascade": list(decision.cascade),
         "late": {oid: list(p) for oid, p in sorted(decision.rejected_in_view.items())},
@@ -155,7 +155,7 @@ def build_row(p: Pending, snapshots: Snapshots) -> Row:
         key, values = snapshots.layer(layer)
         layers.append(key)
         objects.append(StoredObject(key, "live", values))
-    ranking = decision.ranking
+    ranking = decision.ranked_pairs
     body: dict[str, Any] = {
         "schema": ROW_SCHEMA,
         "trace_id": p.trace_id,
@@ -171,7 +171,7 @@ def build_row(p: Pending, snapshots: Snapshots) -> Row:
             "selected": decision.selected,
             "cascade": list(decision.cascade),
             "admissible": len(ranking),
-            "ranking_head": [[r.offering_id, list(r.keys)] for r in ranking[:RANKING_HEAD]],
+            "ranking_head": [[oid, list(keys)] for oid, keys in ranking[:RANKING_HEAD]],
             "rejected_per_request": len(decision.rejected_in_view),
             "digest": outcome_digest(decision, ROW_SCHEMA),
         },
