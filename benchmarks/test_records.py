@@ -197,3 +197,39 @@ def test_diff_10000_with_a_changed_price(benchmark: Any, readme: tuple[Decider, 
     benchmark.extra_info["records_per_s"] = round(10_000 / benchmark.stats.stats.median)
     print(f"\ndiff: {benchmark.extra_info['records_per_s']} records/s, all 10,000 moved "
           f"({report.moved[0].why}); one derivation of the new catalog included")
+
+
+def test_objects_a_waiting_decision_holds(benchmark: Any) -> None:
+    """What a decision waiting in the writer's queue costs the garbage collector: the tracked
+    objects it keeps alive (every young collection walks them), before and after the writer
+    settles its full ranking — counted, not timed (the collector's own count of net
+    allocations, with collection off). The policy is the service benchmark's (est_cost over
+    76 OpenAI candidates, embedded catalog); `decide` itself is timed as the benchmark."""
+    import gc
+
+    from benchmarks.test_dispatch_overhead import POLICY, REQUEST
+    from router.config import RouterConfig
+    from router.facade import Router, as_features
+
+    router = Router(config=RouterConfig(environ={"OPENAI_API_KEY": "sk-bench"}))
+    decider = router.decider(POLICY)
+    features = as_features(REQUEST)
+    live = router.live()
+    n = 200
+    gc.collect()
+    gc.disable()
+    try:
+        before = gc.get_count()[0]
+        held = [decider.decide(features, live, AT) for _ in range(n)]
+        waiting = (gc.get_count()[0] - before) / n
+        for decision in held:
+            _ = decision.ranked_pairs  # settled, as the writer's row needs
+        settled = (gc.get_count()[0] - before) / n
+    finally:
+        gc.enable()
+    assert all(d.selected is not None and len(d.ranked_pairs) == 76 for d in held)
+    benchmark.extra_info["tracked_objects_per_waiting_decision"] = round(waiting, 1)
+    benchmark.extra_info["tracked_objects_per_settled_decision"] = round(settled, 1)
+    benchmark(decider.decide, features, live, AT)
+    print(f"\nobjects a waiting decision holds: {benchmark.extra_info}")
+    router.close()
