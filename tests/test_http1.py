@@ -635,3 +635,33 @@ def test_a_read_cancelled_from_outside_stays_cancelled() -> None:
                 await task
             assert (await post(c, s.url, timeout=0.5)).status_code == 200
     run(go())
+
+
+@pytest.mark.parametrize(("method", "url", "body", "headers"), [
+    ("POST", "http://127.0.0.1:8080/v1/chat?x=1", b'{"q":1}',
+     {"authorization": "Bearer k", "content-type": "application/json"}),
+    ("POST", "https://api.example.com/v1/chat", b"", {"x-api-key": "k"}),
+    ("POST", "https://api.example.com/v1/chat", None, {}),
+    ("GET", "https://api.example.com:8443/v1/models", None, {"Accept": "application/json"}),
+    ("POST", "https://bedrock.example.com/model/m/invoke", b"{}",
+     {"Host": "bedrock.example.com", "User-Agent": "mine", "Content-Length": "2"}),
+    ("PUT", "http://[::1]:9000/x", b"abc", {"Accept-Encoding": "identity"}),
+])
+def test_request_for_builds_the_request_httpx_would(method: str, url: str, body: bytes | None,
+                                                    headers: dict[str, str]) -> None:
+    """`LeanClient.request_for` adds Host, the default headers and Content-Length itself (and
+    hands httpx the body as a stream): the same headers, in the same order, and the same
+    content as httpx's own `Request(content=...)` with those defaults."""
+    from router.dispatch.http1 import DEFAULT_HEADERS
+
+    async def go() -> None:
+        async with client() as c:
+            ours = c.request_for(method, url, body, headers, 5.0)
+            given = {k.lower() for k in headers}
+            theirs = httpx.Request(method, url, content=body, headers={
+                **headers, **{k: v for k, v in DEFAULT_HEADERS if k not in given}})
+            assert ours.headers.raw == theirs.headers.raw
+            assert ours.content == theirs.content == (body or b"")
+            assert ours.method == method and ours.url == theirs.url
+            assert ours.extensions["timeout"]["read"] == 5.0
+    run(go())

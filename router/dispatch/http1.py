@@ -563,15 +563,25 @@ class LeanClient(httpx.AsyncClient):
             if len(self._urls) >= MAX_CACHED_URLS:
                 self._urls.clear()
             self._urls[url] = parsed
-        sent = dict(headers)
-        given = {k.lower() for k in sent}
-        for name, value in DEFAULT_HEADERS:
-            if name not in given:
-                sent[name] = value
+        given = {k.lower() for k in headers}
+        sent: list[tuple[str, str]] = []
+        # The headers httpx's `Request(content=...)` adds, in its order, made here: handing
+        # httpx the body as a stream skips its re-parse of every header (~20 µs per call).
+        if "host" not in given and parsed.host:
+            sent.append(("Host", parsed.netloc.decode("ascii")))
+        if not body and "content-length" not in given and "transfer-encoding" not in given \
+                and method in ("POST", "PUT", "PATCH"):
+            sent.append(("Content-Length", "0"))
+        sent.extend(headers.items())
+        sent.extend((name, value) for name, value in DEFAULT_HEADERS if name not in given)
+        if body and "content-length" not in given:
+            sent.append(("Content-Length", str(len(body))))
         limits = {"connect": timeout_s, "read": timeout_s, "write": timeout_s,
                   "pool": timeout_s}
-        return httpx.Request(method, parsed, headers=sent, content=body,
-                             extensions={"timeout": limits})
+        request = httpx.Request(method, parsed, headers=sent, stream=httpx.ByteStream(body or b""),
+                                extensions={"timeout": limits})
+        request.read()  # (the body is in memory: `request.content` works, as with content=)
+        return request
 
     async def send(self, request: httpx.Request, *, stream: bool = False,
                    auth: httpx._types.AuthTypes | httpx._client.UseClientDefault | None
