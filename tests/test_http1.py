@@ -665,3 +665,42 @@ def test_request_for_builds_the_request_httpx_would(method: str, url: str, body:
             assert ours.method == method and ours.url == theirs.url
             assert ours.extensions["timeout"]["read"] == 5.0
     run(go())
+
+
+def test_provider_json_and_error_bodies_read_whole_through_the_lean_client() -> None:
+    """`post_json` and an error answer's body (`http.error_content`), read straight from the
+    transport (`body_pieces`): a plain, a chunked and a gzip answer parse to the same JSON, a
+    429's gzip body is decoded into the failure, and each read ends its body (the one
+    connection is reused for every call)."""
+    import gzip
+
+    from router.dispatch.failures import UpstreamFailure
+    from router.dispatch.providers.http import post_json
+
+    doc = b'{"id":"x","n":[1,2,3]}'
+    packed = gzip.compress(doc)
+    error = gzip.compress(b'{"error":{"message":"slow down"}}')
+    answers = iter([
+        b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(doc), doc),
+        CHUNKED_HEAD + b"5\r\n%s\r\n%x\r\n%s\r\n0\r\n\r\n" % (doc[:5], len(doc) - 5, doc[5:]),
+        b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n%s"
+        % (len(packed), packed),
+        b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 2\r\nContent-Encoding: gzip\r\n"
+        b"Content-Length: %d\r\n\r\n%s" % (len(error), error),
+        b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(doc), doc),
+    ])
+    now = dt.datetime(2026, 12, 3, tzinfo=dt.UTC)
+
+    async def go() -> tuple[list[Any], UpstreamFailure, int]:
+        async with Server(lambda _: next(answers)) as s, client() as c:
+            got = [await post_json(c, s.url, b"{}", {}, 5.0, "p", now) for _ in range(3)]
+            with pytest.raises(UpstreamFailure) as failed:
+                await post_json(c, s.url, b"{}", {}, 5.0, "p", now)
+            got.append(await post_json(c, s.url, b"{}", {}, 5.0, "p", now))
+            return got, failed.value, s.connections
+
+    got, failure, connections = run(go())
+    assert got == [{"id": "x", "n": [1, 2, 3]}] * 4
+    assert (failure.status, failure.kind, failure.retry_after_s) == (429, "rate_limit", 2.0)
+    assert failure.body == {"error": {"message": "slow down"}}
+    assert connections == 1

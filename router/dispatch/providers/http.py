@@ -72,7 +72,7 @@ async def read_upto(resp: httpx.Response, limit: int) -> tuple[bytearray, bool]:
     if declared.isascii() and declared.isdigit() and int(declared[:20]) > limit:
         return bytearray(), False
     buf = bytearray()
-    async for chunk in resp.aiter_bytes():
+    async for chunk in body_pieces(resp):
         room = limit - len(buf)
         if len(chunk) > room:
             buf += chunk[:room]
@@ -132,7 +132,7 @@ async def error_content(resp: httpx.Response) -> bytes:
     loses the rest of the body."""
     buf = bytearray()
     try:
-        async for chunk in resp.aiter_bytes():
+        async for chunk in body_pieces(resp):
             buf += chunk[:MAX_ERROR_READ_BYTES - len(buf)]
             if len(buf) >= MAX_ERROR_READ_BYTES:
                 break
