@@ -30,7 +30,7 @@ class LiveView:
             static = {**from_environment(catalog, self.environ).values,
                       **disabled_values(catalog)}
             cached = self._unreachable = (catalog.version, static)
-        observed = self.health.snapshot(self.health.observed())
+        observed = self.health.snapshot()
         entitled = self.discovered.values if self.discovered is not None else {}
         return LiveState(Layered(cached[1], entitled, observed), consulted=True)
 

@@ -8,8 +8,8 @@ let through (half-open): success closes the circuit, failure opens it again.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
-import statistics
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -29,22 +29,45 @@ class BreakerSettings:
 
 @dataclass
 class _Health:
+    """One offering's breaker and its last `window` calls. The window is kept so that reading
+    it costs the same however large it is: latencies also in sorted order (the median is the
+    middle one), failures counted as they come and go, and the values read kept until the
+    next call changes them (every decision reads every observed offering's)."""
+
     window: int
     consecutive: int = 0
     open_until: dt.datetime | None = None
     opened_after: int = 0
     probing: bool = False
-    latencies: deque[float] = field(default_factory=deque)
+    latencies: deque[float] = field(default_factory=deque)  # in arrival order
+    ordered: list[float] = field(default_factory=list)  # the same latencies, sorted
     outcomes: deque[bool] = field(default_factory=deque)
+    failures: int = 0  # of `outcomes`, those that failed
+    read: LiveValues | None = None  # `values()` since the last change, circuit closed
 
     def remember(self, ok: bool, latency_ms: float | None) -> None:
+        self.read = None
         self.outcomes.append(ok)
+        self.failures += not ok
         if len(self.outcomes) > self.window:
-            self.outcomes.popleft()
-        if ok and latency_ms is not None:
+            self.failures -= not self.outcomes.popleft()
+        if ok and latency_ms is not None and latency_ms == latency_ms:  # (not NaN)
             self.latencies.append(latency_ms)
+            bisect.insort(self.ordered, latency_ms)
             if len(self.latencies) > self.window:
-                self.latencies.popleft()
+                gone = self.latencies.popleft()
+                del self.ordered[bisect.bisect_left(self.ordered, gone)]
+
+    def median_latency(self) -> float | None:
+        """`statistics.median` of the window's latencies."""
+        n = len(self.ordered)
+        if not n:
+            return None
+        half = n // 2
+        return self.ordered[half] if n % 2 else (self.ordered[half - 1] + self.ordered[half]) / 2
+
+    def error_rate(self) -> float | None:
+        return self.failures / len(self.outcomes) if self.outcomes else None
 
 
 class HealthTracker:
@@ -56,11 +79,13 @@ class HealthTracker:
         self.settings = settings or BreakerSettings()
         self._lock = threading.Lock()
         self._health: dict[str, _Health] = {}
+        self._ids: list[str] = []  # of `_health`, sorted
 
     def _get(self, offering_id: str) -> _Health:
         h = self._health.get(offering_id)
         if h is None:
             h = self._health[offering_id] = _Health(self.settings.window)
+            bisect.insort(self._ids, offering_id)
         return h
 
     def admit_call(self, offering_id: str) -> str | None:
@@ -108,30 +133,33 @@ class HealthTracker:
 
     def values(self, offering_id: str) -> LiveValues | None:
         """The live values of one offering, or None when nothing was observed."""
-        now = self.clock()
         with self._lock:
             h = self._health.get(offering_id)
-            if h is None:
-                return None
-            latency = statistics.median(h.latencies) if h.latencies else None
-            rate = (sum(1 for ok in h.outcomes if not ok) / len(h.outcomes)
-                    if h.outcomes else None)
-            if h.open_until is not None and now < h.open_until:
+            return None if h is None else self._values(h)
+
+    def _values(self, h: _Health) -> LiveValues:
+        if h.read is not None:
+            return h.read
+        latency, rate = h.median_latency(), h.error_rate()
+        if h.open_until is not None:  # (not kept: whether it is still open depends on the time)
+            if self.clock() < h.open_until:
                 return LiveValues(status="circuit_open", latency_ms=latency, error_rate=rate,
                                   reason=self._open_reason(h))
             return LiveValues(latency_ms=latency, error_rate=rate)
+        h.read = LiveValues(latency_ms=latency, error_rate=rate)
+        return h.read
 
-    def snapshot(self, offering_ids: Iterable[str]) -> dict[str, LiveValues]:
-        out: dict[str, LiveValues] = {}
-        for oid in offering_ids:
-            v = self.values(oid)
-            if v is not None:
-                out[oid] = v
-        return out
+    def snapshot(self, offering_ids: Iterable[str] | None = None) -> dict[str, LiveValues]:
+        """The live values of `offering_ids` (default: every observed offering, in id order)
+        that were observed."""
+        with self._lock:
+            health = self._health
+            ids = self._ids if offering_ids is None else offering_ids
+            return {oid: self._values(h) for oid in ids if (h := health.get(oid)) is not None}
 
     def observed(self) -> list[str]:
         with self._lock:
-            return sorted(self._health)
+            return list(self._ids)
 
     @staticmethod
     def _open_reason(h: _Health) -> str:
