@@ -6,7 +6,9 @@ events — through orjson, with the standard library wherever the two might diff
   through `json`, which writes them or raises as before. (orjson writes NaN and infinities as
   `null`; `json` would have written `NaN`, which is not JSON.)
 - `loads` parses strict JSON. orjson reads an integer past 64 bits as a float, so text with a
-  run of 19 or more digits goes to `json`; so does any text orjson refuses (a lone surrogate
+  run of 19 or more digits goes to `json` (found by mapping every ASCII digit to `0` and
+  looking for nineteen of them: a fifth of a regular expression's search, which cost a
+  stream event more than parsing it); so does any text orjson refuses (a lone surrogate
   escape, a literal that only reads as infinity, NaN), which `json` then reads or refuses with
   its own message, exactly as before.
 """
@@ -14,7 +16,6 @@ events — through orjson, with the standard library wherever the two might diff
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -22,8 +23,8 @@ import orjson
 
 _AS_JSON_WOULD = (orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATACLASS
                   | orjson.OPT_PASSTHROUGH_DATETIME)
-_LONG_DIGITS = re.compile(rb"[0-9]{19}")
-_LONG_DIGITS_TEXT = re.compile(r"[0-9]{19}")
+_DIGITS_AS_ZERO = bytes(0x30 if 0x30 <= b <= 0x39 else 0x5F for b in range(256))  # 0-9 → 0
+_LONG_RUN = b"0" * 19  # an integer of 19 digits may not fit 64 bits
 
 
 def dumps(value: Any) -> bytes:
@@ -36,11 +37,10 @@ def dumps(value: Any) -> bytes:
 def loads(data: str | bytes | bytearray, parse_constant: Callable[[str], Any]) -> Any:
     """Parse JSON; `parse_constant` is `json`'s hook for NaN and Infinity (orjson refuses
     them, so they always reach it)."""
-    long = _LONG_DIGITS_TEXT.search(data) if isinstance(data, str) else \
-        _LONG_DIGITS.search(data)
-    if long is None:
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    if _LONG_RUN not in raw.translate(_DIGITS_AS_ZERO):
         try:
-            return orjson.loads(data)
+            return orjson.loads(raw)  # (a lone surrogate encoded above is refused here)
         except orjson.JSONDecodeError:
             pass
     return json.loads(data, parse_constant=parse_constant)
