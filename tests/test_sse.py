@@ -204,3 +204,35 @@ def test_encode_then_parse_round_trips_under_any_split(
     expected = [(name or "message", data) for name, data in events]
     assert [tuple(e) for e in got] == expected
     assert not parser.pending
+
+
+_line = st.one_of(
+    st.builds(lambda v: f"data:{v}", _names), st.builds(lambda v: f"data: {v}", _names),
+    st.just("data"), st.builds(lambda v: f"event: {v}", _names),
+    st.builds(lambda v: f"id: {v}", _names), st.just("retry: 250"), st.just(": comment"),
+    st.just(""), st.just("\ufeffdata: x"), st.builds(lambda v: f"other:{v}", _names))
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines=st.lists(_line, max_size=14), cuts=st.lists(st.integers(0, 10_000), max_size=6),
+       limit=st.sampled_from([None, 8, 30]))
+def test_pieces_of_whole_events_parse_as_one_character_at_a_time(
+    lines: list[str], cuts: list[int], limit: int | None
+) -> None:
+    """Pieces holding whole events (taken a block at a time when the parser is between
+    events) give the same events, last id, retry, pending state and size refusals as the
+    line-by-line reading of the same text fed one character at a time."""
+    wire = "".join(line + "\n" for line in lines)
+    points = sorted({c % (len(wire) + 1) for c in cuts} | {0, len(wire)})
+
+    def read(pieces: list[str]) -> tuple[object, ...]:
+        parser = SSEParser(max_event_chars=limit)
+        got: list[SSEEvent] = []
+        try:
+            for piece in pieces:
+                got += parser.feed(piece)
+        except ValueError:
+            return ("too large",)
+        return (got, parser.last_event_id, parser.retry, parser.pending)
+
+    assert read([wire[a:b] for a, b in itertools.pairwise(points)]) == read(list(wire))

@@ -78,6 +78,11 @@ class SSEParser:
         events: list[SSEEvent] = []
         if not (self._skip_lf or self._partial or "\r" in text):
             # The common piece: whole LF-terminated lines, nothing held from before.
+            if "\n\n" in text and not (self._data or self._event):
+                # ... and whole events from an event's start: taken a block at a time
+                *blocks, text = text.split("\n\n")
+                for block in blocks:
+                    self._block(block, events)
             *lines, rest = text.split("\n")
             for line in lines:
                 self._check(len(line))
@@ -106,6 +111,20 @@ class SSEParser:
             self._check(self._partial_chars)
         self._skip_lf = text.endswith("\r")
         return events
+
+    def _block(self, block: str, events: list[SSEEvent]) -> None:
+        """The lines of one event, its blank line removed, parsed from a clean state. The usual
+        event, one `data:` line (OpenAI's every chunk), is taken whole."""
+        if block.startswith("data:") and "\n" not in block:
+            self._check(len(block))
+            value = block[6:] if block.startswith("data: ") else block[5:]
+            self._check(len(value) + 1)
+            events.append(SSEEvent("message", value))
+            return
+        for line in block.split("\n"):
+            self._check(len(line))
+            self._line(line, events)
+        self._line("", events)
 
     def _check(self, chars: int) -> None:
         if self.max_event_chars is not None and chars > self.max_event_chars:
