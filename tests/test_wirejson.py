@@ -94,3 +94,20 @@ def test_a_provider_answer_nested_past_the_limit_is_malformed() -> None:
                        else "[" + data + "]", "p", "body")
     shallow = json.dumps({"content": "[{" * 100})  # brackets in a string: not nesting
     assert parse_json(shallow, "p", "stream event") == json.loads(shallow)
+
+
+@pytest.mark.parametrize("text", [
+    "[999999999999999999, -999999999999999999]",  # 18 digits: orjson reads them exactly
+    "[9999999999999999999, 18446744073709551615, 18446744073709551616]",  # 19-20 digits
+    '{"id": "chatcmpl-1234567890123456789", "n": 1}',  # a 19-digit run inside a string
+    "[1234567890123456789.5, 0.1234567890123456789]",  # 19 digits in floats
+    '["\ud800"]',  # a lone surrogate character in the text itself (not an escape)
+    '{"long": "' + "7" * 5000 + '"}',
+])
+def test_digit_runs_and_surrogates_read_as_json_reads_them(text: str) -> None:
+    """The 19-digit scan sends whatever might lose an integer's digits to `json`, and a text
+    orjson cannot take (a lone surrogate) falls back as well; str, bytes and bytearray alike."""
+    assert same(wirejson.loads(text, no_json_constant), standard_loads(text))
+    if "\ud800" not in text:  # (not UTF-8)
+        for data in (text.encode(), bytearray(text.encode())):
+            assert same(wirejson.loads(data, no_json_constant), json.loads(data))
