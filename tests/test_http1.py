@@ -704,3 +704,31 @@ def test_provider_json_and_error_bodies_read_whole_through_the_lean_client() -> 
     assert (failure.status, failure.kind, failure.retry_after_s) == (429, "rate_limit", 2.0)
     assert failure.body == {"error": {"message": "slow down"}}
     assert connections == 1
+
+
+def test_close_response_gives_the_connection_back_once_and_closes_other_responses() -> None:
+    """`close_response`: a whole lean response closes (httpx's `is_closed`) and its connection
+    is reused, twice closing is harmless; a response half read closes its connection; a
+    response of another transport is closed by httpx."""
+    from router.dispatch.http1 import close_response
+
+    async def go() -> tuple[int, bool]:
+        async with Server(lambda _: OK) as s, client() as c:
+            for _ in range(3):
+                r = await c.send(c.build_request("POST", s.url, content=b"{}"), stream=True)
+                assert [p async for p in body_pieces(r)] == [b'{"ok":true}']
+                await close_response(r)
+                await close_response(r)
+                assert r.is_closed
+            half = await c.send(c.build_request("POST", s.url, content=b"{}"), stream=True)
+            await close_response(half)  # its body unread: the connection is not kept
+            r = await c.post(s.url, content=b"{}")
+            assert r.json() == {"ok": True}
+            other = httpx.AsyncClient(transport=httpx.MockTransport(
+                lambda _: httpx.Response(200, content=b"x")))
+            async with other:
+                o = await other.send(other.build_request("GET", "http://x/"), stream=True)
+                await close_response(o)
+                return s.connections, o.is_closed
+
+    assert run(go()) == (2, True)

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 
 from router.dispatch.failures import MAX_ERROR_BODY_CHARS, UpstreamFailure, malformed
+from router.dispatch.http1 import close_response
 from router.dispatch.providers.anthropic_translate import (
     AnthropicStreamTranslator,
     StreamError,
@@ -101,7 +102,7 @@ class AnthropicMessages(JsonWire):
             async for chunk in _translated(resp, translator, ep.provider):
                 yield chunk
         finally:
-            await resp.aclose()
+            await close_response(resp)
 
     async def list_models(self, client: httpx.AsyncClient, endpoint: Endpoint,
                           timeout_s: float, now: dt.datetime) -> list[str]:

@@ -29,6 +29,7 @@ from router.dispatch.failures import (
     UpstreamFailure,
     malformed,
 )
+from router.dispatch.http1 import close_response
 from router.dispatch.providers.base import Endpoint, ProviderCall
 from router.dispatch.providers.bedrock_translate import (
     ConverseStreamTranslator,
@@ -128,7 +129,7 @@ class BedrockConverse(JsonWire):
             if not translator.stopped:  # `metadata` (usage) may be missing; `messageStop` not
                 raise UpstreamFailure("error", f"{ep.provider}: stream ended before it finished")
         finally:
-            await resp.aclose()
+            await close_response(resp)
 
     async def list_models(self, client: httpx.AsyncClient, endpoint: Endpoint,
                           timeout_s: float, now: dt.datetime) -> list[str]:

@@ -25,7 +25,7 @@ from router.dispatch.failures import (
     no_json_constant,
     too_deep,
 )
-from router.dispatch.http1 import body_pieces, new_request
+from router.dispatch.http1 import body_pieces, close_response, new_request
 from router.dispatch.providers.sse import SSEEvent, SSEEventTooLarge, SSEParser
 
 MAX_RESPONSE_BYTES = 32 * 1024 * 1024  # a whole JSON answer, or a whole stream
@@ -100,7 +100,7 @@ async def _send_json(client: httpx.AsyncClient, request: httpx.Request, provider
     except (httpx.HTTPError, OSError) as exc:
         failure = from_exception(exc, provider)
     finally:
-        await resp.aclose()
+        await close_response(resp)
     if failure is not None:
         raise failure
     if not whole:
@@ -139,7 +139,7 @@ async def error_content(resp: httpx.Response) -> bytes:
     except (httpx.HTTPError, OSError):
         pass
     finally:
-        await resp.aclose()
+        await close_response(resp)
     return bytes(buf)
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 
 from router.dispatch.failures import UpstreamFailure, bounded, malformed
+from router.dispatch.http1 import close_response
 from router.dispatch.providers.base import Batch, Endpoint, ProviderCall, unbatched
 from router.dispatch.providers.http import (
     drain,
@@ -90,7 +91,7 @@ class OpenAICompatible(JsonWire):
             async for batch in _batches(resp, ep.provider):
                 yield batch
         finally:
-            await resp.aclose()
+            await close_response(resp)
 
     async def list_models(self, client: httpx.AsyncClient, endpoint: Endpoint,
                           timeout_s: float, now: dt.datetime) -> list[str]:
