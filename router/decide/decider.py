@@ -97,7 +97,7 @@ class LabelView:
         return table
 
 
-class CostOrder(Sequence[tuple[str, tuple[KeyValue, ...]]]):
+class CostOrder(Sequence[RankedPair]):
     """An `est_cost` order, best first, kept flat — the table's ids, this request's costs,
     their sorted positions — and each (id, key values) pair made as it is read. Decide reads
     the first few (the winner and its cascade); a record's full ranking reads them all later,
@@ -117,28 +117,27 @@ class CostOrder(Sequence[tuple[str, tuple[KeyValue, ...]]]):
     def __len__(self) -> int:
         return len(self._best) + len(self._unpriced)
 
-    def __iter__(self) -> Iterator[tuple[str, tuple[KeyValue, ...]]]:
+    def __iter__(self) -> Iterator[RankedPair]:
         ids, costs = self._ids, self._costs
         for i in self._best:
             yield ids[i], (costs[i],)
         for oid in self._unpriced:
             yield oid, _UNKNOWN_COST
 
-    def pairs(self) -> list[tuple[str, tuple[KeyValue, ...]]]:
+    def pairs(self) -> list[RankedPair]:
         """Every pair at once (a record's full ranking; quicker than iterating)."""
         ids, costs = self._ids, self._costs
-        out: list[tuple[str, tuple[KeyValue, ...]]] = [(ids[i], (costs[i],)) for i in self._best]
+        out: list[RankedPair] = [(ids[i], (costs[i],)) for i in self._best]
         out += [(oid, _UNKNOWN_COST) for oid in self._unpriced]
         return out
 
     @overload
-    def __getitem__(self, index: int) -> tuple[str, tuple[KeyValue, ...]]: ...
+    def __getitem__(self, index: int) -> RankedPair: ...
 
     @overload
-    def __getitem__(self, index: slice) -> list[tuple[str, tuple[KeyValue, ...]]]: ...
+    def __getitem__(self, index: slice) -> list[RankedPair]: ...
 
-    def __getitem__(self, index: int | slice
-                    ) -> tuple[str, tuple[KeyValue, ...]] | list[tuple[str, tuple[KeyValue, ...]]]:
+    def __getitem__(self, index: int | slice) -> RankedPair | list[RankedPair]:
         if isinstance(index, slice):
             return self.pairs()[index]
         n = len(self._best)
@@ -399,8 +398,7 @@ class Decider:
                 out[oid] = f
         return out
 
-    def ordered(self, ctx: Context, view: LabelView | None = None
-                ) -> Sequence[tuple[str, tuple[KeyValue, ...]]]:
+    def ordered(self, ctx: Context, view: LabelView | None = None) -> Sequence[RankedPair]:
         """Every candidate of the view (id, rank key values), best first: unknown values last,
         the id as the last tie-break. When no key depends on the request the order was
         computed once."""

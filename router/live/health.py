@@ -12,7 +12,7 @@ import bisect
 import datetime as dt
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from router.live.state import LiveValues
@@ -149,17 +149,11 @@ class HealthTracker:
         h.read = LiveValues(latency_ms=latency, error_rate=rate)
         return h.read
 
-    def snapshot(self, offering_ids: Iterable[str] | None = None) -> dict[str, LiveValues]:
-        """The live values of `offering_ids` (default: every observed offering, in id order)
-        that were observed."""
+    def snapshot(self) -> dict[str, LiveValues]:
+        """The live values of every observed offering, in id order."""
         with self._lock:
             health = self._health
-            ids = self._ids if offering_ids is None else offering_ids
-            return {oid: self._values(h) for oid in ids if (h := health.get(oid)) is not None}
-
-    def observed(self) -> list[str]:
-        with self._lock:
-            return list(self._ids)
+            return {oid: self._values(health[oid]) for oid in self._ids}
 
     @staticmethod
     def _open_reason(h: _Health) -> str:
