@@ -109,11 +109,13 @@ def test_keeps_one_connection_alive_across_calls_and_sends_the_request_whole() -
     (b"4;ext=1\r\n{\"a\"\r\n5\r\n:\"bc\"\r\n1\r\n}\r\n0\r\nX-Trailer: 1\r\n\r\n",
      {"a": "bc"}),
     (b"4\r\n{\"a\"\r\nA\r\n:\"bcdefgh\"\r\n1\r\n}\r\n0\r\n\r\n", {"a": "bcdefgh"}),
-], ids=["extensions-and-trailers", "every-chunk-whole-in-the-buffer"])
+    (b"4 \r\n{\"a\"\r\n 5;e\r\n:\"bc\"\r\n1\r\n}\r\n0\r\n\r\n", {"a": "bc"}),
+], ids=["extensions-and-trailers", "every-chunk-whole-in-the-buffer", "sizes-with-spaces"])
 def test_chunked_body_then_reuse(body: bytes, data: dict[str, str]) -> None:
     """A chunked body reads back whole and its connection goes back to the pool: with chunk
-    extensions and trailers (read step by step), and with every chunk, the last one too,
-    already buffered when read (taken at once)."""
+    extensions and trailers (read step by step), with every chunk, the last one too, already
+    buffered when read (taken at once), and with spaces around chunk sizes (which the
+    at-once path leaves to the step-by-step one)."""
     chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + body
 
     async def go() -> None:
@@ -732,3 +734,40 @@ def test_close_response_gives_the_connection_back_once_and_closes_other_response
                 return s.connections, o.is_closed
 
     assert run(go()) == (2, True)
+
+
+def test_a_body_is_read_to_end_once_its_last_chunk_is_taken() -> None:
+    """`read_to_end`: true as soon as the last chunk came in the same read as the data before
+    it (before the reader asks for more: a drain then waits on nothing), false while the
+    terminator is still to come; either way the connection is reused."""
+    from router.dispatch.http1 import close_response, read_to_end
+
+    whole = CHUNKED_HEAD + b"2\r\nab\r\n3\r\ncde\r\n0\r\n\r\n"
+
+    async def go() -> tuple[list[bool], int]:
+        seen: list[bool] = []
+        async with Server(lambda _: whole) as s, client() as c:
+            for _ in range(2):
+                r = await c.send(c.build_request("POST", s.url, content=b"{}"), stream=True)
+                pieces = body_pieces(r)
+                assert await anext(pieces) == b"abcde"
+                seen.append(read_to_end(r))
+                assert [p async for p in pieces] == []
+                await close_response(r)
+            return seen, s.connections
+
+    assert run(go()) == ([True, True], 1)
+
+    async def later() -> bool:
+        server, url = await drip([CHUNKED_HEAD + b"2\r\nab\r\n", b"0\r\n\r\n"], 0.05)
+        async with server, client() as c:
+            r = await c.send(c.build_request("POST", url, content=b"{}"), stream=True)
+            pieces = body_pieces(r)
+            assert await anext(pieces) == b"ab"
+            before = read_to_end(r)
+            assert [p async for p in pieces] == []
+            assert read_to_end(r)
+            await close_response(r)
+            return before
+
+    assert run(later()) is False

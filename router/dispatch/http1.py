@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import re
 import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -42,7 +43,9 @@ import httpx
 
 READ_BYTES = 64 * 1024  # the most one read asks for
 _CHUNK_LINE_FAST = 64  # a chunk size line longer than this (extensions) is read step by step
-_HEX_DIGITS = b"0123456789abcdefABCDEF"
+# A chunk's size line as the fast path takes it (`_Conn.whole_chunks`): hex digits, an optional
+# extension, CRLF; any other line (spaces, a bare LF) is left to the step-by-step reader.
+_CHUNK_HEAD = re.compile(rb"([0-9A-Fa-f]{1,16})(?:;[^\r\n]*)?\r\n")
 _LAST_CHUNK = b"0\r\n\r\n"
 WRITE_HIGH_WATER = 64 * 1024  # asyncio's default: past it a transport pauses its writer
 MAX_HEAD_BYTES = 64 * 1024  # a response's status line and headers, and a chunk-size line
@@ -245,17 +248,14 @@ class _Conn:
                 pos += len(_LAST_CHUNK)
                 last = True
                 break
-            end = buf.find(b"\r\n", pos, pos + _CHUNK_LINE_FAST)
-            if end <= pos:
+            head = _CHUNK_HEAD.match(buf, pos, pos + _CHUNK_LINE_FAST)
+            if head is None:
                 break
-            size_text = bytes(buf[pos:end]).split(b";", 1)[0].strip()
-            if not 0 < len(size_text) <= 16 or size_text.strip(_HEX_DIGITS):
-                break
-            size = int(size_text, 16)
-            start = end + 2
+            size = int(head[1], 16)
+            start = head.end()
             stop = start + size
             if size == 0 or size > READ_BYTES or len(buf) < stop + 2 \
-                    or buf[stop:stop + 2] != b"\r\n":
+                    or not buf.startswith(b"\r\n", stop):
                 break
             parts.append(buf[start:stop])
             pos = stop + 2
@@ -483,10 +483,11 @@ class _Body(httpx.AsyncByteStream):
             whole = conn.whole_chunks()
             if whole is not None:  # the common case: whole chunks already arrived
                 data, last = whole
+                if last:  # the last chunk, without trailers: read to the end already
+                    self._complete = True
                 if data:
                     yield data
-                if last:  # the last chunk, without trailers
-                    self._complete = True
+                if last:
                     return
                 continue
             line = await conn._read(request, t, reader.readuntil(b"\r\n"),
@@ -533,6 +534,13 @@ async def close_response(response: httpx.Response) -> None:
             await stream.aclose()
         return
     await response.aclose()
+
+
+def read_to_end(response: httpx.Response) -> bool:
+    """Whether the whole body of a response of this transport has been taken from its
+    connection (what is left to iterate is already in hand: no read waits)."""
+    stream = response.stream
+    return isinstance(stream, _Body) and stream._complete
 
 
 def body_pieces(response: httpx.Response) -> AsyncIterator[bytes]:

@@ -132,7 +132,7 @@ async def _translated(resp: httpx.Response, translator: AnthropicStreamTranslato
         for chunk in chunks:
             yield chunk
         if event == "message_stop":
-            await drain(events)
+            await drain(events, resp)
             return
     raise UpstreamFailure("error", f"{provider}: stream ended before message_stop")
 

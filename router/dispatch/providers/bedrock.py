@@ -124,7 +124,7 @@ class BedrockConverse(JsonWire):
                 for chunk in chunks:
                     yield chunk
                 if translator.done:
-                    await drain(events)
+                    await drain(events, resp)
                     return
             if not translator.stopped:  # `metadata` (usage) may be missing; `messageStop` not
                 raise UpstreamFailure("error", f"{ep.provider}: stream ended before it finished")

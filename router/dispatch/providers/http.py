@@ -25,7 +25,7 @@ from router.dispatch.failures import (
     no_json_constant,
     too_deep,
 )
-from router.dispatch.http1 import body_pieces, close_response, new_request
+from router.dispatch.http1 import body_pieces, close_response, new_request, read_to_end
 from router.dispatch.providers.sse import SSEEvent, SSEEventTooLarge, SSEParser
 
 MAX_RESPONSE_BYTES = 32 * 1024 * 1024  # a whole JSON answer, or a whole stream
@@ -164,13 +164,19 @@ async def stream_chunks(resp: httpx.Response, provider: str) -> AsyncIterator[by
         yield data
 
 
-async def drain(events: AsyncIterator[Any]) -> None:
+async def drain(events: AsyncIterator[Any], resp: httpx.Response | None = None
+                ) -> None:
     """Read a finished stream to its end — after `[DONE]` or `message_stop` only the chunked
     terminator is left, normally in the same packet — so that its connection goes back to the
     pool instead of being closed (a new TCP connection per streamed call, otherwise). Gives up
     after `DRAIN_TIMEOUT_S` or at any failure, which only costs the connection; the stream's
-    bounds still apply."""
+    bounds still apply. When `resp`'s body was already taken to its end (the terminator came
+    with the last event), no read can wait, and no deadline is set."""
     with contextlib.suppress(Exception):
+        if resp is not None and read_to_end(resp):
+            async for _ in events:
+                pass
+            return
         async with asyncio.timeout(DRAIN_TIMEOUT_S):
             async for _ in events:
                 pass

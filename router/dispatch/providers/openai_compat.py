@@ -111,7 +111,7 @@ async def _batches(resp: httpx.Response, provider: str) -> AsyncIterator[Batch]:
             if data.strip() == "[DONE]":
                 if chunks:
                     yield chunks
-                await drain(events)
+                await drain(events, resp)
                 return
             try:
                 chunk = _chunk(data, provider)
