@@ -4,6 +4,7 @@ condition for checking a hash later."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -11,7 +12,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from router.records.canonical import canonical, normal, pack, unpack
+from router.records.canonical import (
+    GIL_RELEASE_BYTES,
+    canonical,
+    digest,
+    normal,
+    pack,
+    sha256_hex,
+    unpack,
+)
 
 scalars = (st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70)
            | st.floats(allow_nan=False, allow_infinity=False) | st.text())
@@ -61,3 +70,26 @@ def test_what_is_not_json_data_is_refused_in_both_forms() -> None:
 def test_pack_and_unpack_round_trip(value: Any) -> None:
     assert unpack(pack(value)) == normal(value)
 
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=3 * GIL_RELEASE_BYTES))
+def test_sha256_in_pieces_is_sha256(data: bytes) -> None:
+    """`sha256_hex` feeds hashlib pieces short enough to keep the GIL; the hash is the same."""
+    assert sha256_hex(data) == hashlib.sha256(data).hexdigest()
+
+
+@pytest.mark.parametrize("size", [0, 1, GIL_RELEASE_BYTES - 2, GIL_RELEASE_BYTES - 1,
+                                  GIL_RELEASE_BYTES, GIL_RELEASE_BYTES + 1,
+                                  2 * (GIL_RELEASE_BYTES - 1), 400_000])
+def test_sha256_in_pieces_at_the_piece_edges(size: int) -> None:
+    data = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    assert len(data) == size
+    assert sha256_hex(data) == hashlib.sha256(data).hexdigest()
+
+
+def test_a_digest_is_the_sha256_of_the_canonical_form() -> None:
+    value = {"ranking": [[f"openai/model-{i}", [i / 7]] for i in range(200)], "schema": 2}
+    assert len(canonical(value)) > GIL_RELEASE_BYTES
+    assert digest(value) == hashlib.sha256(canonical(value)).hexdigest()
+    assert digest(value, 1) == hashlib.sha256(canonical(value, 1)).hexdigest()

@@ -15,17 +15,22 @@ def run(code: str) -> str:
 
 
 def test_a_service_worker_freezes_its_start_up_heap_and_collects_young_objects_less_often() -> None:
+    """... and switches threads every millisecond; a process that is not a service worker
+    keeps its settings."""
     out = run("""
-        import gc
+        import gc, sys
         from router.service import heap
         before = gc.get_threshold()
+        interval = sys.getswitchinterval()
         heap.settle()  # not a service process: nothing changes
-        untouched = gc.get_freeze_count() == 0 and gc.get_threshold() == before
+        untouched = (gc.get_freeze_count() == 0 and gc.get_threshold() == before
+                     and sys.getswitchinterval() == interval == 0.005)
         heap.own_process()
         heap.settle()
-        print(untouched, gc.get_threshold() == heap.THRESHOLDS, gc.get_freeze_count() > 1000)
+        print(untouched, gc.get_threshold() == heap.THRESHOLDS, gc.get_freeze_count() > 1000,
+              sys.getswitchinterval() == heap.SWITCH_INTERVAL_S == 0.001)
     """)
-    assert out == "True True True"
+    assert out == "True True True True"
 
 
 def test_a_reload_frees_cycles_that_were_frozen_at_start_up() -> None:

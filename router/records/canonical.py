@@ -42,7 +42,31 @@ def canonical(value: Any, schema: int = LATEST) -> bytes:
 
 
 def digest(value: Any, schema: int = LATEST) -> str:
-    return hashlib.sha256(canonical(value, schema)).hexdigest()
+    return sha256_hex(canonical(value, schema))
+
+
+# hashlib lets go of the GIL while it hashes this many bytes or more at once (CPython's
+# HASHLIB_GIL_MINSIZE); `sha256_hex` feeds it less at a time.
+GIL_RELEASE_BYTES = 2048
+
+
+def sha256_hex(data: bytes) -> str:
+    """SHA-256 of `data`, fed to hashlib in pieces too small for it to let go of the GIL.
+
+    The records writer hashes every row it builds (the decision's outcome, ~6 KB). A let-go
+    and re-take of the GIL per row is too short for a thread waiting on it to wake and take
+    it, yet it counts as a switch, so the waiting thread never asks for its turn: the service's
+    event loop was held for up to tens of milliseconds while the writer built a batch of rows
+    (benchmarks/README.md, "Recording's tail at one client"). Without the let-go, the
+    interpreter's switch interval hands the loop its turn."""
+    if len(data) < GIL_RELEASE_BYTES:
+        return hashlib.sha256(data).hexdigest()
+    view = memoryview(data)
+    h = hashlib.sha256()
+    step = GIL_RELEASE_BYTES - 1
+    for i in range(0, len(view), step):
+        h.update(view[i:i + step])
+    return h.hexdigest()
 
 
 def pack(value: Any) -> bytes:

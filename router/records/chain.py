@@ -13,7 +13,7 @@ import hmac
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from router.records.canonical import canonical, packed
+from router.records.canonical import canonical, packed, sha256_hex
 
 KEY_VARIABLE = "UNHARDCODED_RECORD_KEY"
 
@@ -32,7 +32,7 @@ def link(prev: str, body: object) -> str:
 
 def link_canonical(prev: str, data: bytes) -> str:
     """`link` of a body whose canonical JSON is `data`."""
-    return hashlib.sha256(prev.encode() + b"\n" + data).hexdigest()
+    return sha256_hex(prev.encode() + b"\n" + data)
 
 
 def sealed(prev: str, body: object) -> tuple[str, bytes]:
